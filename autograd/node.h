@@ -1,0 +1,60 @@
+/* Internal: graph nodes and the helpers every op uses to create outputs, record itself, and
+ * accumulate gradients into its inputs. Not installed. */
+#ifndef SG_NODE_H
+#define SG_NODE_H
+
+#include "../tensor/kernels.h"
+#include "autograd.h"
+
+enum { SG_NODE_SAVED = 4, SG_NODE_IARGS = 2 * SG_MAX_DIMS + 2, SG_NODE_FARGS = 4 };
+
+/* Backward of one node: reads gout (the gradient of n->out, same shape, contiguous) and
+ * accumulates into its inputs with sg__grad_accum*(). Never records (grad mode is off). Returns
+ * 0 or a negative status (allocation failure). */
+typedef int (*sg_backward_fn)(sg_node *n, const sg_tensor *gout);
+
+struct sg_node {
+    const char *name; /* op name for messages */
+    sg_backward_fn backward;
+    sg_tensor *out;   /* weak: the node is owned by out */
+    int n_in;
+    sg_tensor **in;       /* inputs, each referenced */
+    uint64_t *in_version; /* storage versions of the inputs when recorded */
+    sg_tensor *saved[SG_NODE_SAVED]; /* extra tensors kept for backward, referenced */
+    int64_t iarg[SG_NODE_IARGS];
+    double farg[SG_NODE_FARGS];
+    void *ctx; /* op-specific, freed with free() unless ctx_free is set */
+    void (*ctx_free)(void *);
+};
+
+/* New op result owned by the tape: contiguous, registered. NULL on allocation failure. */
+sg_tensor *sg__out(sg_dtype dt, int ndim, const int64_t *shape, bool zero);
+/* New tape-owned view of src's storage. */
+sg_tensor *sg__out_view(const sg_tensor *src, int ndim, const int64_t *shape, const int64_t *stride,
+                        int64_t offset);
+/* Wrap an already built unregistered tensor as a tape-owned op result. */
+sg_tensor *sg__out_adopt(sg_tensor *t);
+
+/* True when an op on these inputs must record a node (grad enabled and some input requires grad). */
+bool sg__needs_grad(int n, sg_tensor *const *in);
+/* Record a node for out if needed. Returns the node (to fill saved/args), or NULL if no node was
+ * needed. *err is set to an error status on allocation failure (then out is unusable). */
+sg_node *sg__record(sg_tensor *out, const char *name, sg_backward_fn bw, int n_in,
+                    sg_tensor *const *in, int *err);
+/* Keep t alive for backward in slot i. */
+void sg__save(sg_node *n, int i, sg_tensor *t);
+
+/* Accumulate g (exactly t's shape and dtype) into t->grad. Consumes the caller's reference to g. */
+int sg__grad_accum(sg_tensor *t, sg_tensor *g);
+/* Same, where g's shape is a broadcast of t's: sums over the broadcast dims first. */
+int sg__grad_accum_reduce(sg_tensor *t, sg_tensor *g);
+/* True when input k of the node wants a gradient. */
+static inline bool sg__wants_grad(const sg_node *n, int k) {
+    return (n->in[k]->flags & SG_FLAG_REQUIRES_GRAD) != 0;
+}
+
+/* Argument checks shared by ops (record the error and return false). */
+bool sg__same_dtype(const char *op, const sg_tensor *a, const sg_tensor *b);
+int sg__norm_dim(const char *op, int dim, int ndim); /* -> [0,ndim) or -1 with error */
+
+#endif

@@ -1,0 +1,309 @@
+/* The per-thread tape: a creation-ordered list of op results. Creation order is a topological
+ * order (inputs exist before outputs), so backward is one reverse loop: no recursion, no sort. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+
+void sg__registry_remove(const void *p);
+
+typedef struct {
+    sg_tensor **items;
+    size_t len, cap;
+} tape_t;
+
+static _Thread_local tape_t g_tape;
+static _Thread_local bool g_no_grad;
+
+bool sg_set_grad_enabled(bool on) {
+    bool prev = !g_no_grad;
+    g_no_grad = !on;
+    return prev;
+}
+bool sg_is_grad_enabled(void) { return !g_no_grad; }
+
+size_t sg_tape_len(void) { return g_tape.len; }
+size_t sg_tape_mark(void) { return g_tape.len; }
+
+int sg_tape_release(size_t mark) {
+    if (mark > g_tape.len)
+        return sg_set_error(SG_ERR_ARG, "sg_tape_release: mark %zu is past the tape's end %zu", mark,
+                            g_tape.len);
+    while (g_tape.len > mark) {
+        sg_tensor *t = g_tape.items[--g_tape.len];
+        sg__registry_remove(t); /* dead to the user now, even if a reference remains */
+        sg__unref(t);
+    }
+    if (g_tape.len == 0) {
+        free(g_tape.items);
+        g_tape.items = NULL;
+        g_tape.cap = 0;
+    }
+    return SG_OK;
+}
+
+void sg_tape_clear(void) { sg_tape_release(0); }
+
+static bool tape_push(sg_tensor *t) {
+    if (g_tape.len == g_tape.cap) {
+        size_t cap = g_tape.cap ? 2 * g_tape.cap : 256;
+        sg_tensor **ni = realloc(g_tape.items, cap * sizeof *ni);
+        if (!ni) return false;
+        g_tape.items = ni;
+        g_tape.cap = cap;
+    }
+    t->flags |= SG_FLAG_TAPE;
+    t->tape_pos = g_tape.len;
+    g_tape.items[g_tape.len++] = t;
+    sg__register(t);
+    return true;
+}
+
+sg_tensor *sg__out_adopt(sg_tensor *t) {
+    if (!t) return NULL;
+    if (!tape_push(t)) {
+        sg__unref(t);
+        sg_set_error(SG_ERR_MEM, "out of memory (tape)");
+        return NULL;
+    }
+    return t;
+}
+
+sg_tensor *sg__out(sg_dtype dt, int ndim, const int64_t *shape, bool zero) {
+    return sg__out_adopt(sg__alloc(dt, ndim, shape, zero));
+}
+
+sg_tensor *sg__out_view(const sg_tensor *src, int ndim, const int64_t *shape, const int64_t *stride,
+                        int64_t offset) {
+    return sg__out_adopt(sg__view(src, ndim, shape, stride, offset));
+}
+
+bool sg__needs_grad(int n, sg_tensor *const *in) {
+    if (g_no_grad) return false;
+    for (int i = 0; i < n; i++)
+        if (in[i] && (in[i]->flags & SG_FLAG_REQUIRES_GRAD)) return true;
+    return false;
+}
+
+void sg__node_free(sg_node *n) {
+    if (!n) return;
+    for (int i = 0; i < n->n_in; i++) sg__unref(n->in[i]);
+    for (int i = 0; i < SG_NODE_SAVED; i++)
+        if (n->saved[i]) sg__unref(n->saved[i]);
+    if (n->ctx) (n->ctx_free ? n->ctx_free : free)(n->ctx);
+    free(n->in);
+    free(n->in_version);
+    free(n);
+}
+
+sg_node *sg__record(sg_tensor *out, const char *name, sg_backward_fn bw, int n_in,
+                    sg_tensor *const *in, int *err) {
+    *err = SG_OK;
+    if (!sg__needs_grad(n_in, in)) return NULL;
+    sg_node *n = calloc(1, sizeof *n);
+    if (n) {
+        n->in = malloc((size_t)n_in * sizeof *n->in);
+        n->in_version = malloc((size_t)n_in * sizeof *n->in_version);
+    }
+    if (!n || !n->in || !n->in_version) {
+        if (n) {
+            free(n->in);
+            free(n->in_version);
+            free(n);
+        }
+        *err = sg_set_error(SG_ERR_MEM, "%s: out of memory recording the graph", name);
+        return NULL;
+    }
+    n->name = name;
+    n->backward = bw;
+    n->out = out;
+    n->n_in = n_in;
+    for (int i = 0; i < n_in; i++) {
+        n->in[i] = in[i];
+        sg__ref(in[i]);
+        n->in_version[i] = in[i]->storage->version;
+    }
+    out->node = n;
+    out->flags |= SG_FLAG_REQUIRES_GRAD;
+    return n;
+}
+
+void sg__save(sg_node *n, int i, sg_tensor *t) {
+    SG_ASSERT(i >= 0 && i < SG_NODE_SAVED && !n->saved[i]);
+    sg__ref(t);
+    n->saved[i] = t;
+}
+
+/* ---- gradient accumulation ---- */
+
+static bool stealable(const sg_tensor *g) {
+    return g->refcount == 1 && g->node == NULL && !(g->flags & SG_FLAG_TAPE) && sg__is_contiguous(g) &&
+           g->storage->refcount == 1;
+}
+
+int sg__grad_accum(sg_tensor *t, sg_tensor *g) {
+    if (!g) return sg_last_status() ? sg_last_status() : SG_ERR_MEM;
+    if (!(t->flags & SG_FLAG_REQUIRES_GRAD)) {
+        sg__unref(g);
+        return SG_OK;
+    }
+    SG_ASSERT(g->dtype == t->dtype && g->ndim == t->ndim);
+    if (!t->grad) {
+        bool leaf = t->node == NULL;
+        if (stealable(g)) {
+            t->grad = g;
+        } else {
+            t->grad = sg__alloc(t->dtype, t->ndim, t->shape, false);
+            if (!t->grad) {
+                sg__unref(g);
+                return SG_ERR_MEM;
+            }
+            sg__kcopy(t->grad, g);
+            sg__unref(g);
+        }
+        if (leaf) { /* user-visible */
+            t->grad->flags |= SG_FLAG_IS_GRAD;
+            sg__register(t->grad);
+        }
+        return SG_OK;
+    }
+    sg__kaccum(t->grad, g);
+    t->grad->storage->version++;
+    sg__unref(g);
+    return SG_OK;
+}
+
+int sg__grad_accum_reduce(sg_tensor *t, sg_tensor *g) {
+    if (!g) return SG_ERR_MEM;
+    bool same = g->ndim == t->ndim;
+    for (int i = 0; same && i < t->ndim; i++) same = g->shape[i] == t->shape[i];
+    if (same) return sg__grad_accum(t, g);
+    if (!(t->flags & SG_FLAG_REQUIRES_GRAD)) {
+        sg__unref(g);
+        return SG_OK;
+    }
+    sg_tensor *r = sg__sum_to_shape(g, t->ndim, t->shape);
+    sg__unref(g);
+    return sg__grad_accum(t, r);
+}
+
+/* ---- backward ---- */
+
+static int run_backward(sg_tensor *out, const sg_tensor *seed) {
+    if (!out->node) { /* a leaf: the gradient is the seed itself */
+        sg_tensor *g = sg__alloc(out->dtype, out->ndim, out->shape, false);
+        if (!g) return SG_ERR_MEM;
+        sg__kcopy(g, seed);
+        return sg__grad_accum(out, g);
+    }
+    size_t pos = out->tape_pos;
+    SG_ASSERT(pos < g_tape.len && g_tape.items[pos] == out);
+    for (size_t i = 0; i <= pos; i++) { /* stale intermediate grads from an aborted backward */
+        sg_tensor *t = g_tape.items[i];
+        if (t->node && t->grad) {
+            sg__unref(t->grad);
+            t->grad = NULL;
+        }
+    }
+    out->grad = sg__alloc(out->dtype, out->ndim, out->shape, false);
+    if (!out->grad) return SG_ERR_MEM;
+    sg__kcopy(out->grad, seed);
+
+    bool prev = sg_set_grad_enabled(false);
+    int rc = SG_OK;
+    for (size_t i = pos + 1; i-- > 0;) {
+        sg_tensor *t = g_tape.items[i];
+        sg_node *n = t->node;
+        if (!n || !t->grad) continue;
+        if (rc == SG_OK) {
+            for (int k = 0; k < n->n_in; k++)
+                if (n->in[k]->storage->version != n->in_version[k]) {
+                    rc = sg_set_error(SG_ERR_STATE,
+                                      "sg_backward: input %d of '%s' was modified in place after "
+                                      "the op used it; its gradient would be wrong",
+                                      k, n->name);
+                    break;
+                }
+        }
+        if (rc == SG_OK) rc = n->backward(n, t->grad);
+        sg__unref(t->grad); /* intermediate grads are dropped as soon as they are used */
+        t->grad = NULL;
+    }
+    sg_set_grad_enabled(prev);
+    return rc;
+}
+
+int sg_backward_grad(sg_tensor *out, const sg_tensor *grad_out) {
+    if (!sg__check_arg(out, "sg_backward", "out") || !sg__check_arg(grad_out, "sg_backward", "grad_out"))
+        return sg_last_status();
+    if (!(out->flags & SG_FLAG_REQUIRES_GRAD))
+        return sg_set_error(SG_ERR_STATE, "sg_backward: the output does not require grad (no input "
+                                          "requires grad, or it was computed in no-grad mode)");
+    if (grad_out->dtype != out->dtype)
+        return sg_set_error(SG_ERR_DTYPE, "sg_backward: grad_out is %s but the output is %s",
+                            sg_dtype_name(grad_out->dtype), sg_dtype_name(out->dtype));
+    bool same = grad_out->ndim == out->ndim;
+    for (int i = 0; same && i < out->ndim; i++) same = grad_out->shape[i] == out->shape[i];
+    if (!same) {
+        char a[SG_SHAPE_BUF], b[SG_SHAPE_BUF];
+        return sg_set_error(SG_ERR_SHAPE, "sg_backward: grad_out has shape %s but the output has %s",
+                            sg__shape_str(grad_out->ndim, grad_out->shape, a, sizeof a),
+                            sg__shape_str(out->ndim, out->shape, b, sizeof b));
+    }
+    return run_backward(out, grad_out);
+}
+
+int sg_backward(sg_tensor *loss) {
+    if (!sg__check_arg(loss, "sg_backward", "loss")) return sg_last_status();
+    if (sg__numel(loss) != 1) {
+        char b[SG_SHAPE_BUF];
+        return sg_set_error(SG_ERR_SHAPE,
+                            "sg_backward: loss of shape %s is not a single value; use "
+                            "sg_backward_grad with a cotangent",
+                            sg__shape_str(loss->ndim, loss->shape, b, sizeof b));
+    }
+    if (!(loss->flags & SG_FLAG_REQUIRES_GRAD))
+        return sg_set_error(SG_ERR_STATE, "sg_backward: the loss does not require grad (no input "
+                                          "requires grad, or it was computed in no-grad mode)");
+    sg_tensor *one = sg__alloc(loss->dtype, loss->ndim, loss->shape, false);
+    if (!one) return SG_ERR_MEM;
+    sg__kfill(one, 1.0);
+    int rc = run_backward(loss, one);
+    sg__unref(one);
+    return rc;
+}
+
+int sg_zero_grad(sg_tensor *const *ts, int n) {
+    if (n > 0 && !ts) return sg_set_error(SG_ERR_NULL, "sg_zero_grad: argument 'ts' is NULL");
+    for (int i = 0; i < n; i++) {
+        if (!sg__check_arg(ts[i], "sg_zero_grad", "ts[i]")) return sg_last_status();
+        if (ts[i]->grad) {
+            sg__kfill(ts[i]->grad, 0.0);
+            ts[i]->grad->storage->version++;
+        }
+    }
+    return SG_OK;
+}
+
+sg_tensor *sg_detach(sg_tensor *t) {
+    if (!sg__check_arg(t, "sg_detach", "t")) return NULL;
+    return sg__out_view(t, t->ndim, t->shape, t->stride, t->offset);
+}
+
+/* ---- shared argument checks ---- */
+
+bool sg__same_dtype(const char *op, const sg_tensor *a, const sg_tensor *b) {
+    if (a->dtype == b->dtype) return true;
+    sg_set_error(SG_ERR_DTYPE, "%s: dtypes differ (%s vs %s); convert with sg_to_dtype", op,
+                 sg_dtype_name(a->dtype), sg_dtype_name(b->dtype));
+    return false;
+}
+
+int sg__norm_dim(const char *op, int dim, int ndim) {
+    int d = dim < 0 ? dim + ndim : dim;
+    if (d < 0 || d >= ndim) {
+        sg_set_error(SG_ERR_ARG, "%s: dim %d out of range for a %d-d tensor", op, dim, ndim);
+        return -1;
+    }
+    return d;
+}

@@ -1,0 +1,282 @@
+/* Matrix products on OpenBLAS: a (M,K) @ b (K,N) -> (M,N), batched (B,M,K) @ (B,K,N), optional
+ * transposes, and linear: x (..., In) @ w^T + bias -> (..., Out). Strided operands are passed to
+ * BLAS as they are whenever one of their two strides is 1 (a transposed view costs no copy). */
+#include <cblas.h>
+#include <string.h>
+
+#include "../autograd/node.h"
+#include "ops.h"
+
+/* A logical 2-D matrix inside a tensor: element (i,j) at p[i*rs + j*cs]. */
+typedef struct {
+    void *p;
+    int64_t rows, cols, rs, cs;
+} mat;
+
+static mat mat_of(const sg_tensor *t, int64_t batch_off, bool trans) {
+    int nd = t->ndim;
+    mat m = {(char *)sg__ptr(t) + (size_t)batch_off * sg_dtype_size(t->dtype), t->shape[nd - 2],
+             t->shape[nd - 1], t->stride[nd - 2], t->stride[nd - 1]};
+    if (m.rows == 1) m.rs = m.cols; /* any stride is fine for a single row; pick a legal one */
+    if (m.cols == 1) m.cs = 1;
+    if (trans) {
+        int64_t r = m.rows, s = m.rs;
+        m.rows = m.cols;
+        m.rs = m.cs;
+        m.cols = r;
+        m.cs = s;
+    }
+    return m;
+}
+
+static bool blas_ok(const mat *m) {
+    return (m->cs == 1 && m->rs >= (m->cols > 1 ? m->cols : 1)) ||
+           (m->rs == 1 && m->cs >= (m->rows > 1 ? m->rows : 1));
+}
+
+/* C (row-major, cs 1) = alpha * A @ B + beta * C. A, B must satisfy blas_ok. */
+static void gemm(sg_dtype dt, const mat *A, const mat *B, mat *C, double alpha, double beta) {
+    SG_ASSERT(C->cs == 1 && A->rows == C->rows && B->cols == C->cols && A->cols == B->rows);
+    int M = (int)C->rows, N = (int)C->cols, K = (int)A->cols;
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* empty sum: C = beta * C */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                if (dt == SG_F32) { float *c = (float *)C->p + i * C->rs + j; *c = beta == 0 ? 0.f : (float)beta * *c; }
+                else { double *c = (double *)C->p + i * C->rs + j; *c = beta == 0 ? 0.0 : beta * *c; }
+            }
+        return;
+    }
+    enum CBLAS_TRANSPOSE ta = A->cs == 1 ? CblasNoTrans : CblasTrans;
+    enum CBLAS_TRANSPOSE tb = B->cs == 1 ? CblasNoTrans : CblasTrans;
+    int lda = (int)(A->cs == 1 ? (A->rs > K ? A->rs : K) : (A->cs > M ? A->cs : M));
+    int ldb = (int)(B->cs == 1 ? (B->rs > N ? B->rs : N) : (B->cs > K ? B->cs : K));
+    int ldc = (int)(C->rs > N ? C->rs : N);
+    if (dt == SG_F32)
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, (float)alpha, A->p, lda, B->p, ldb, (float)beta, C->p, ldc);
+    else
+        cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A->p, lda, B->p, ldb, beta, C->p, ldc);
+}
+
+/* The per-batch matrix offsets of a 2-D (shared) or 3-D operand. */
+static int64_t batch_off(const sg_tensor *t, int64_t i) { return t->ndim == 3 ? i * t->stride[0] : 0; }
+
+/* out[i] = op(a[i]) @ op(b[i]) for every batch entry, with beta. a, b must be blas_ok per batch. */
+static void bmm(sg_tensor *out, const sg_tensor *a, bool ta, const sg_tensor *b, bool tb, double beta) {
+    int64_t nb = out->ndim == 3 ? out->shape[0] : 1;
+    for (int64_t i = 0; i < nb; i++) {
+        mat A = mat_of(a, batch_off(a, i), ta), B = mat_of(b, batch_off(b, i), tb);
+        mat C = mat_of(out, batch_off(out, i), false);
+        gemm(out->dtype, &A, &B, &C, 1.0, beta);
+    }
+}
+
+/* Operand usable by BLAS as is, or a contiguous copy (new reference either way). */
+static sg_tensor *blas_operand(sg_tensor *t) {
+    mat m = mat_of(t, 0, false);
+    if (blas_ok(&m) && (t->ndim == 2 || t->shape[0] <= 1 || t->stride[0] != 0)) {
+        sg__ref(t);
+        return t;
+    }
+    return sg__contig(t);
+}
+
+static int matmul_bw(sg_node *n, const sg_tensor *g) {
+    sg_tensor *a = n->in[0], *b = n->in[1];
+    bool ta = n->iarg[0], tb = n->iarg[1];
+    int rc = SG_OK;
+    sg_tensor *A = blas_operand(a), *B = blas_operand(b);
+    if (!A || !B) rc = SG_ERR_MEM;
+    /* dA: shape of a. ta=0: g @ op(b)^T ; ta=1: op(b) @ g^T */
+    if (!rc && sg__wants_grad(n, 0)) {
+        int64_t shp[3];
+        int nd = a->ndim;
+        for (int i = 0; i < nd; i++) shp[i] = a->shape[i];
+        bool batched_into_2d = a->ndim == 2 && g->ndim == 3;
+        sg_tensor *ga = NULL;
+        if (batched_into_2d) { /* shared a: sum over the batch by accumulating GEMMs (beta=1) */
+            ga = sg__alloc(a->dtype, 2, shp, true);
+            if (!ga) rc = SG_ERR_MEM;
+            for (int64_t i = 0; !rc && i < g->shape[0]; i++) {
+                mat G = mat_of(g, i * g->stride[0], false), Bm = mat_of(B, batch_off(B, i), !tb);
+                mat C = mat_of(ga, 0, false);
+                if (!ta) gemm(a->dtype, &G, &Bm, &C, 1.0, 1.0);
+                else { mat Bt = mat_of(B, batch_off(B, i), tb), Gt = mat_of(g, i * g->stride[0], true);
+                       gemm(a->dtype, &Bt, &Gt, &C, 1.0, 1.0); }
+            }
+        } else {
+            ga = sg__alloc(a->dtype, nd, shp, false);
+            if (!ga) rc = SG_ERR_MEM;
+            int64_t nb = nd == 3 ? shp[0] : 1;
+            for (int64_t i = 0; !rc && i < nb; i++) {
+                int64_t goff = g->ndim == 3 ? i * g->stride[0] : 0;
+                mat C = mat_of(ga, nd == 3 ? i * ga->stride[0] : 0, false);
+                if (!ta) { mat G = mat_of(g, goff, false), Bm = mat_of(B, batch_off(B, i), !tb);
+                           gemm(a->dtype, &G, &Bm, &C, 1.0, 0.0); }
+                else { mat Bm = mat_of(B, batch_off(B, i), tb), Gt = mat_of(g, goff, true);
+                       gemm(a->dtype, &Bm, &Gt, &C, 1.0, 0.0); }
+            }
+        }
+        if (!rc) rc = sg__grad_accum(a, ga);
+        else if (ga) sg__unref(ga);
+    }
+    /* dB: tb=0: op(a)^T @ g ; tb=1: g^T @ op(a) */
+    if (!rc && sg__wants_grad(n, 1)) {
+        int64_t shp[3];
+        int nd = b->ndim;
+        for (int i = 0; i < nd; i++) shp[i] = b->shape[i];
+        bool shared = b->ndim == 2 && g->ndim == 3;
+        sg_tensor *gb = sg__alloc(b->dtype, nd, shp, shared);
+        if (!gb) rc = SG_ERR_MEM;
+        int64_t nb = g->ndim == 3 ? g->shape[0] : 1;
+        for (int64_t i = 0; !rc && i < nb; i++) {
+            int64_t goff = g->ndim == 3 ? i * g->stride[0] : 0;
+            mat C = mat_of(gb, nd == 3 ? i * gb->stride[0] : 0, false);
+            double beta = shared ? 1.0 : 0.0;
+            if (!tb) { mat At = mat_of(A, batch_off(A, i), !ta), G = mat_of(g, goff, false);
+                       gemm(b->dtype, &At, &G, &C, 1.0, beta); }
+            else { mat Gt = mat_of(g, goff, true), Am = mat_of(A, batch_off(A, i), ta);
+                   gemm(b->dtype, &Gt, &Am, &C, 1.0, beta); }
+        }
+        if (!rc) rc = sg__grad_accum(b, gb);
+        else if (gb) sg__unref(gb);
+    }
+    if (A) sg__unref(A);
+    if (B) sg__unref(B);
+    return rc;
+}
+
+sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b) {
+    const char *name = "sg_matmul";
+    if (!sg__check_arg(a, name, "a") || !sg__check_arg(b, name, "b")) return NULL;
+    if (!sg__same_dtype(name, a, b)) return NULL;
+    char sa[SG_SHAPE_BUF], sb[SG_SHAPE_BUF];
+    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3) {
+        sg_set_error(SG_ERR_SHAPE, "%s: operands must be 2-D or 3-D (got %s and %s)", name,
+                     sg__shape_str(a->ndim, a->shape, sa, sizeof sa), sg__shape_str(b->ndim, b->shape, sb, sizeof sb));
+        return NULL;
+    }
+    int64_t M = a->shape[a->ndim - (trans_a ? 1 : 2)], Ka = a->shape[a->ndim - (trans_a ? 2 : 1)];
+    int64_t Kb = b->shape[b->ndim - (trans_b ? 1 : 2)], N = b->shape[b->ndim - (trans_b ? 2 : 1)];
+    bool batch_ok = !(a->ndim == 3 && b->ndim == 3) || a->shape[0] == b->shape[0];
+    if (Ka != Kb || !batch_ok) {
+        sg_set_error(SG_ERR_SHAPE, "%s: shapes %s%s and %s%s do not multiply", name,
+                     sg__shape_str(a->ndim, a->shape, sa, sizeof sa), trans_a ? "^T" : "",
+                     sg__shape_str(b->ndim, b->shape, sb, sizeof sb), trans_b ? "^T" : "");
+        return NULL;
+    }
+    int64_t shp[3];
+    int nd = (a->ndim == 3 || b->ndim == 3) ? 3 : 2;
+    if (nd == 3) shp[0] = a->ndim == 3 ? a->shape[0] : b->shape[0];
+    shp[nd - 2] = M;
+    shp[nd - 1] = N;
+    sg_tensor *A = blas_operand(a), *B = blas_operand(b);
+    sg_tensor *out = (A && B) ? sg__out(a->dtype, nd, shp, false) : NULL;
+    if (out) bmm(out, A, trans_a, B, trans_b, 0.0);
+    if (A) sg__unref(A);
+    if (B) sg__unref(B);
+    if (!out) return NULL;
+    int err;
+    sg_tensor *in[2] = {a, b};
+    sg_node *n = sg__record(out, name, matmul_bw, 2, in, &err);
+    if (n) {
+        n->iarg[0] = trans_a;
+        n->iarg[1] = trans_b;
+    }
+    return err ? NULL : out;
+}
+
+sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b) { return sg_matmul_t(a, false, b, false); }
+
+/* ---- linear: x (R, In) @ w^T (In, Out) + bias (Out) -> (R, Out), leading dims of x flattened ---- */
+
+static int linear_bw(sg_node *n, const sg_tensor *g) {
+    sg_tensor *x2 = n->saved[0], *w = n->in[1];
+    int64_t R = x2->shape[0], In = x2->shape[1], Out = w->shape[0];
+    mat G = {sg__ptr(g), R, Out, Out, 1};
+    int rc = SG_OK;
+    if (sg__wants_grad(n, 0)) { /* dx (R,In) = g (R,Out) @ w (Out,In) */
+        sg_tensor *gx = sg__alloc(g->dtype, n->in[0]->ndim, n->in[0]->shape, false);
+        if (!gx) return SG_ERR_MEM;
+        mat W = mat_of(n->saved[1], 0, false), C = {sg__ptr(gx), R, In, In, 1};
+        gemm(g->dtype, &G, &W, &C, 1.0, 0.0);
+        rc = sg__grad_accum(n->in[0], gx);
+    }
+    if (!rc && sg__wants_grad(n, 1)) { /* dw (Out,In) = g^T (Out,R) @ x (R,In), straight into w.grad */
+        mat Gt = {sg__ptr(g), Out, R, 1, Out}, X = mat_of(x2, 0, false);
+        if (w->grad && w->grad->stride[1] == 1 && w->grad->stride[0] >= In) {
+            mat C = mat_of(w->grad, 0, false);
+            gemm(g->dtype, &Gt, &X, &C, 1.0, 1.0);
+            w->grad->storage->version++;
+        } else {
+            sg_tensor *gw = sg__alloc(g->dtype, 2, w->shape, false);
+            if (!gw) return SG_ERR_MEM;
+            mat C = mat_of(gw, 0, false);
+            gemm(g->dtype, &Gt, &X, &C, 1.0, 0.0);
+            rc = sg__grad_accum(w, gw);
+        }
+    }
+    if (!rc && n->n_in > 2 && sg__wants_grad(n, 2)) { /* db (Out) = column sums of g */
+        sg_tensor *gb = sg__sum_to_shape(g, 1, &Out);
+        rc = gb ? sg__grad_accum(n->in[2], gb) : SG_ERR_MEM;
+    }
+    return rc;
+}
+
+sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias) {
+    const char *name = "sg_linear";
+    if (!sg__check_arg(x, name, "x") || !sg__check_arg(w, name, "w")) return NULL;
+    if (bias && !sg__check_arg(bias, name, "bias")) return NULL;
+    if (!sg__same_dtype(name, x, w) || (bias && !sg__same_dtype(name, x, bias))) return NULL;
+    char sx[SG_SHAPE_BUF], sw[SG_SHAPE_BUF], sbb[SG_SHAPE_BUF];
+    if (x->ndim < 1 || w->ndim != 2 || x->shape[x->ndim - 1] != w->shape[1] ||
+        (bias && (bias->ndim != 1 || bias->shape[0] != w->shape[0]))) {
+        sg_set_error(SG_ERR_SHAPE, "%s: need x (..., In), w (Out, In), bias (Out); got x %s, w %s, bias %s",
+                     name, sg__shape_str(x->ndim, x->shape, sx, sizeof sx),
+                     sg__shape_str(w->ndim, w->shape, sw, sizeof sw),
+                     bias ? sg__shape_str(bias->ndim, bias->shape, sbb, sizeof sbb) : "none");
+        return NULL;
+    }
+    int64_t In = w->shape[1], Out = w->shape[0], R = 1;
+    for (int i = 0; i < x->ndim - 1; i++) R *= x->shape[i];
+    sg_tensor *xc = sg__contig(x);
+    sg_tensor *wc = xc ? blas_operand(w) : NULL;
+    int64_t shp[SG_MAX_DIMS];
+    for (int i = 0; i < x->ndim - 1; i++) shp[i] = x->shape[i];
+    shp[x->ndim - 1] = Out;
+    sg_tensor *out = wc ? sg__out(x->dtype, x->ndim, shp, false) : NULL;
+    sg_tensor *x2 = NULL;
+    if (out) {
+        int64_t s2[2] = {R, In};
+        x2 = sg__view(xc, 2, s2, (int64_t[]){In, 1}, xc->offset);
+    }
+    if (x2) {
+        mat X = mat_of(x2, 0, false), Wt = mat_of(wc, 0, true), C = {sg__ptr(out), R, Out, Out, 1};
+        double beta = 0.0;
+        if (bias) { /* prefill rows with the bias, then accumulate the product */
+            int64_t s2[2] = {R, Out};
+            sg_tensor *o2 = sg__view(out, 2, s2, (int64_t[]){Out, 1}, 0);
+            if (o2) {
+                sg__kcopy(o2, bias);
+                sg__unref(o2);
+                beta = 1.0;
+            }
+        }
+        gemm(x->dtype, &X, &Wt, &C, 1.0, beta);
+    }
+    if (xc) sg__unref(xc);
+    if (!x2) {
+        if (wc) sg__unref(wc);
+        return NULL;
+    }
+    int err;
+    sg_tensor *in[3] = {x, w, bias};
+    sg_node *n = sg__record(out, name, linear_bw, bias ? 3 : 2, in, &err);
+    if (n) {
+        sg__save(n, 0, x2);
+        sg__save(n, 1, wc);
+    }
+    sg__unref(x2);
+    sg__unref(wc);
+    return err ? NULL : out;
+}

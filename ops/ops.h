@@ -1,0 +1,115 @@
+/* seqgrad primitive ops. Each returns a new tape-owned tensor (see autograd/autograd.h) and, when
+ * gradients are enabled and an input requires grad, records its backward.
+ *
+ * Conventions for every op here:
+ *   - Inputs of two or more tensors must share a dtype (float32 or float64); convert with sg_to_dtype.
+ *   - Binary elementwise ops broadcast with NumPy rules (align right, size-1 dims stretch).
+ *   - dim arguments may be negative (counting from the end).
+ *   - On error the op returns NULL and records a message naming the op, the argument and the
+ *     shapes; an op given NULL (a failed earlier result) returns NULL and keeps the first message,
+ *     so a whole expression can be checked once at the end.
+ * Shape letters in comments: N rows / batch, C classes, M K N for matmul. */
+#ifndef SG_OPS_H
+#define SG_OPS_H
+
+#include "../autograd/autograd.h"
+
+typedef enum { SG_REDUCE_MEAN = 0, SG_REDUCE_SUM = 1, SG_REDUCE_NONE = 2 } sg_reduction;
+
+/* ---- elementwise, binary, broadcasting: a (...), b (...) -> broadcast(a,b) ---- */
+sg_tensor *sg_add(sg_tensor *a, sg_tensor *b);
+sg_tensor *sg_sub(sg_tensor *a, sg_tensor *b);
+sg_tensor *sg_mul(sg_tensor *a, sg_tensor *b);
+sg_tensor *sg_div(sg_tensor *a, sg_tensor *b);
+
+/* ---- elementwise, unary: a (...) -> (...) ---- */
+sg_tensor *sg_neg(sg_tensor *a);
+sg_tensor *sg_add_scalar(sg_tensor *a, double s);
+sg_tensor *sg_mul_scalar(sg_tensor *a, double s);
+sg_tensor *sg_pow_scalar(sg_tensor *a, double p); /* a^p; p non-integer needs a > 0 */
+sg_tensor *sg_exp(sg_tensor *a);
+sg_tensor *sg_log(sg_tensor *a);
+sg_tensor *sg_sqrt(sg_tensor *a);
+sg_tensor *sg_abs(sg_tensor *a);    /* gradient 0 at 0 (as PyTorch's sign) */
+sg_tensor *sg_sigmoid(sg_tensor *a);
+sg_tensor *sg_tanh(sg_tensor *a);
+sg_tensor *sg_relu(sg_tensor *a);   /* gradient 0 at 0 */
+/* min(max(a, lo), hi); gradient passes where lo <= a <= hi. Use -INFINITY/INFINITY for one side. */
+sg_tensor *sg_clamp(sg_tensor *a, double lo, double hi);
+/* Differentiable dtype conversion (gradient converted back). */
+sg_tensor *sg_to_dtype(sg_tensor *a, sg_dtype dt);
+
+/* ---- matrix products (OpenBLAS sgemm/dgemm) ---- */
+/* a (M,K) @ b (K,N) -> (M,N); or batched a (B,M,K) @ b (B,K,N) -> (B,M,N), where one side may be
+ * 2-D and is then shared by every batch entry. */
+sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b);
+/* Same with optional transposes: op(a) @ op(b), op(x) = x^T (last two dims) when the flag is set. */
+sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b);
+/* x (..., In) @ w^T (In, Out) + bias (Out) -> (..., Out); bias may be NULL. One GEMM. */
+sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias);
+
+/* ---- softmax family: a (...) -> same shape, normalised along dim ---- */
+sg_tensor *sg_softmax(sg_tensor *a, int dim);
+sg_tensor *sg_log_softmax(sg_tensor *a, int dim);
+
+/* ---- reductions ---- */
+/* Sum/mean over the n dims listed (n == 0: all dims). keepdim keeps them as size 1. */
+sg_tensor *sg_sum(sg_tensor *a, int n, const int *dims, bool keepdim);
+sg_tensor *sg_mean(sg_tensor *a, int n, const int *dims, bool keepdim);
+/* Maximum along one dim; gradient goes to the first maximal element. */
+sg_tensor *sg_max(sg_tensor *a, int dim, bool keepdim);
+/* Whole-tensor reductions -> 0-d. */
+sg_tensor *sg_sum_all(sg_tensor *a);
+sg_tensor *sg_mean_all(sg_tensor *a);
+sg_tensor *sg_max_all(sg_tensor *a);
+
+/* ---- shape ops (views where the data allows) ---- */
+/* New shape with the same numel; one entry may be -1 (inferred). A view when a is contiguous. */
+sg_tensor *sg_reshape(sg_tensor *a, int ndim, const int64_t *shape);
+sg_tensor *sg_transpose(sg_tensor *a, int d0, int d1);     /* view */
+sg_tensor *sg_permute(sg_tensor *a, const int *perm);      /* view; perm has ndim entries */
+sg_tensor *sg_narrow(sg_tensor *a, int dim, int64_t start, int64_t len); /* view */
+sg_tensor *sg_unsqueeze(sg_tensor *a, int dim);            /* view; dim in [-(ndim+1), ndim] */
+sg_tensor *sg_squeeze(sg_tensor *a, int dim);              /* view; that dim must have size 1 */
+sg_tensor *sg_contiguous(sg_tensor *a); /* a itself (new handle) when already contiguous */
+/* n tensors of equal shape except along dim -> joined along dim. */
+sg_tensor *sg_concat(int n, sg_tensor *const *ts, int dim);
+/* n tensors of equal shape -> new dim inserted at dim. */
+sg_tensor *sg_stack(int n, sg_tensor *const *ts, int dim);
+/* Split along dim into n pieces of the given sizes (summing to the dim's size); writes n views
+ * into out. Returns 0 or a negative status. */
+int sg_split(sg_tensor *a, int dim, int n, const int64_t *sizes, sg_tensor **out);
+/* Split into n equal chunks (the dim's size must be divisible by n). */
+int sg_chunk(sg_tensor *a, int n, int dim, sg_tensor **out);
+
+/* ---- indexing ---- */
+/* Select n entries along dim by index (each in [0, size)); -> a's shape with dim's size = n. */
+sg_tensor *sg_index_select(sg_tensor *a, int dim, int64_t n, const int64_t *idx);
+/* Embedding lookup: weight (V,E), idx of shape (ndim, shape) with values in [0,V) ->
+ * (shape..., E). Rows equal to padding_idx get no gradient (padding_idx < 0: none). */
+sg_tensor *sg_embedding(sg_tensor *weight, int ndim, const int64_t *shape, const int64_t *idx,
+                        int64_t padding_idx);
+/* cond ? a : b elementwise with broadcasting; cond is any tensor, nonzero meaning true; no
+ * gradient flows to cond. */
+sg_tensor *sg_where(sg_tensor *cond, sg_tensor *a, sg_tensor *b);
+/* a with value where mask (broadcast to a) is nonzero; those positions get no gradient. */
+sg_tensor *sg_masked_fill(sg_tensor *a, sg_tensor *mask, double value);
+
+/* ---- regularisation ---- */
+/* Inverted dropout: in training, zero each element with probability p and scale the rest by
+ * 1/(1-p), with the mask drawn from rng (advances it by numel); identity (a new handle) when
+ * !training or p == 0. p in [0,1). */
+sg_tensor *sg_dropout(sg_tensor *a, double p, bool training, sg_rng *rng);
+
+/* ---- losses ---- */
+/* logits (N,C), targets[N] class ids in [0,C) or ignore_index -> 0-d (mean over non-ignored rows,
+ * or sum) or (N) for SG_REDUCE_NONE (0 at ignored rows). Computed via log-softmax. */
+sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
+                            sg_reduction red);
+/* Binary cross-entropy on logits, numerically stable: logits (...), targets (...) same shape,
+ * values in [0,1]. No gradient to targets. */
+sg_tensor *sg_bce_with_logits(sg_tensor *logits, sg_tensor *targets, sg_reduction red);
+/* Mean squared error: (a-b)^2 reduced. Gradient to both. Shapes must match. */
+sg_tensor *sg_mse(sg_tensor *a, sg_tensor *b, sg_reduction red);
+
+#endif

@@ -1,0 +1,11 @@
+/* seqgrad: recurrent neural networks in C11 with exact reverse-mode gradients.
+ * One include for the whole public API. */
+#ifndef SEQGRAD_H
+#define SEQGRAD_H
+
+#include "tensor/tensor.h"
+#include "autograd/autograd.h"
+#include "autograd/gradcheck.h"
+#include "ops/ops.h"
+
+#endif

@@ -1,0 +1,62 @@
+/* Element-kernel infrastructure shared by ops: a broadcasting strided iterator, OpenMP policy,
+ * fills, copies, dtype conversion and deterministic reduce-to-shape.
+ * Internal: not installed. Kernels never record graph nodes and never set user-facing errors
+ * except for allocation failure. */
+#ifndef SG_KERNELS_H
+#define SG_KERNELS_H
+
+#include "tensor_impl.h"
+
+/* Below this many elements a kernel runs on one thread: forking costs more than it saves. */
+#define SG_PAR_MIN 32768
+#define SG_PRAGMA(x) _Pragma(#x)
+/* Parallel for, used only when cond holds (typically total work >= SG_PAR_MIN). Static schedule:
+ * each thread gets the same slice for a given size and thread count, so results are reproducible
+ * and every output element is computed by exactly one thread in a fixed order. */
+#define SG_OMP_FOR_IF(cond) SG_PRAGMA(omp parallel for schedule(static) if(cond))
+
+enum { SG_ITER_MAXOPS = 4 };
+
+/* Iteration over an output shape with up to SG_ITER_MAXOPS operands, each broadcast to it
+ * (operand 0 is usually the output). Dimensions are coalesced where every operand allows, the
+ * last (innermost) dimension is iterated by the kernel with per-operand stride inner_stride[k]. */
+typedef struct {
+    int nops;
+    int ndim; /* after coalescing, >= 1 */
+    int64_t shape[SG_MAX_DIMS];
+    int64_t stride[SG_ITER_MAXOPS][SG_MAX_DIMS];
+    int64_t inner;                        /* shape[ndim-1] */
+    int64_t inner_stride[SG_ITER_MAXOPS]; /* stride[k][ndim-1] */
+    int64_t outer;                        /* product of the other dims */
+    int64_t numel;
+} sg_iter;
+
+/* ops[k] must be broadcastable to (ndim, shape) (checked by the caller). */
+void sg__iter_init(sg_iter *it, int nops, const sg_tensor *const *ops, int ndim, const int64_t *shape);
+/* Element offsets (relative to each operand's first element) of outer row o. */
+static inline void sg__iter_row(const sg_iter *it, int64_t o, int64_t *off) {
+    for (int k = 0; k < it->nops; k++) off[k] = 0;
+    for (int d = it->ndim - 2; d >= 0; d--) {
+        int64_t s = it->shape[d], i = o % s;
+        o /= s;
+        for (int k = 0; k < it->nops; k++) off[k] += i * it->stride[k][d];
+    }
+}
+
+/* Broadcast the shapes of a and b (NumPy rules) into out; false if incompatible. */
+bool sg__broadcast_shape(int an, const int64_t *as, int bn, const int64_t *bs, int *on, int64_t *os);
+
+void sg__kfill(sg_tensor *t, double v);
+/* dst = src elementwise (same logical shape, any strides, converting dtype). */
+void sg__kcopy(sg_tensor *dst, const sg_tensor *src);
+/* dst += src (same shape and dtype, any strides). */
+void sg__kaccum(sg_tensor *dst, const sg_tensor *src);
+/* n contiguous elements, converting dtype. */
+void sg__convert(void *dst, sg_dtype ddt, const void *src, sg_dtype sdt, int64_t n);
+/* New contiguous tensor (unregistered, refcount 1) = src summed down to (ndim, shape), where src's
+ * shape is a broadcast of it. Each output element is summed in a fixed order (deterministic). */
+sg_tensor *sg__sum_to_shape(const sg_tensor *src, int ndim, const int64_t *shape);
+/* New contiguous copy (unregistered); src itself returned with a new reference when contiguous. */
+sg_tensor *sg__contig(const sg_tensor *src);
+
+#endif

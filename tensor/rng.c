@@ -1,0 +1,110 @@
+/* Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11). Element i of a fill uses
+ * counter (offset + i), so values do not depend on the thread count or the order of evaluation. */
+#include <math.h>
+
+#include "kernels.h"
+
+enum { PHILOX_ROUNDS = 10 };
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+void sg__philox(uint64_t key, uint64_t counter, uint32_t out[4]) {
+    uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < PHILOX_ROUNDS; r++) {
+        uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+
+double sg__u01(uint32_t x) { return ((double)x + 0.5) * (1.0 / 4294967296.0); }
+
+sg_rng sg_rng_new(uint64_t seed) { return (sg_rng){.seed = seed, .offset = 0}; }
+
+double sg_rng_uniform(sg_rng *rng) {
+    if (!rng) return 0.0;
+    uint32_t w[4];
+    sg__philox(rng->seed, rng->offset++, w);
+    /* 53 random bits */
+    uint64_t bits = ((uint64_t)w[0] << 21) ^ (w[1] >> 11);
+    return (double)(bits & ((1ULL << 53) - 1)) * (1.0 / 9007199254740992.0);
+}
+
+uint64_t sg_rng_below(sg_rng *rng, uint64_t n) {
+    if (!rng || n == 0) return 0;
+    uint64_t r = (uint64_t)(sg_rng_uniform(rng) * (double)n);
+    return r < n ? r : n - 1;
+}
+
+static double draw(uint64_t seed, uint64_t ctr, int normal, double a, double b) {
+    uint32_t w[4];
+    sg__philox(seed, ctr, w);
+    if (!normal) return a + (b - a) * sg__u01(w[0]);
+    /* Box-Muller on two 32-bit uniforms: one normal per counter */
+    double u1 = sg__u01(w[0]), u2 = sg__u01(w[1]);
+    return a + b * sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+#define RAND_LOOP(T)                                                                               \
+    do {                                                                                           \
+        T *p = (T *)sg__ptr(t);                                                                    \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            p[contig ? i : sg__flat_to_offset(t, i)] = (T)draw(seed, base + (uint64_t)i, normal, a, b); \
+    } while (0)
+
+static int fill_random(sg_tensor *t, sg_rng *rng, int normal, double a, double b, const char *fn) {
+    if (!sg__check_arg(t, fn, "t")) return sg_last_status();
+    if (!rng) return sg_set_error(SG_ERR_NULL, "%s: argument 'rng' is NULL", fn);
+    if (!isfinite(a) || !isfinite(b) || (normal && b < 0) || (!normal && b < a))
+        return sg_set_error(SG_ERR_ARG, "%s: bad parameters (%g, %g)", fn, a, b);
+    int64_t n = sg__numel(t);
+    uint64_t seed = rng->seed, base = rng->offset;
+    bool contig = sg__is_contiguous(t);
+    if (t->dtype == SG_F32) RAND_LOOP(float);
+    else RAND_LOOP(double);
+    rng->offset += (uint64_t)n;
+    t->storage->version++;
+    return SG_OK;
+}
+
+int sg_fill_uniform(sg_tensor *t, sg_rng *rng, double lo, double hi) {
+    return fill_random(t, rng, 0, lo, hi, "sg_fill_uniform");
+}
+int sg_fill_normal(sg_tensor *t, sg_rng *rng, double mean, double std) {
+    return fill_random(t, rng, 1, mean, std, "sg_fill_normal");
+}
+
+static sg_tensor *make_random(sg_rng *rng, sg_dtype dt, int ndim, const int64_t *shape, int normal,
+                              double a, double b, const char *fn) {
+    if (!rng) {
+        sg_set_error(SG_ERR_NULL, "%s: argument 'rng' is NULL", fn);
+        return NULL;
+    }
+    sg_tensor *t = sg_empty(dt, ndim, shape);
+    if (!t) return NULL;
+    if (fill_random(t, rng, normal, a, b, fn) != SG_OK) {
+        sg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+sg_tensor *sg_uniform(sg_rng *rng, sg_dtype dt, int ndim, const int64_t *shape, double lo, double hi) {
+    return make_random(rng, dt, ndim, shape, 0, lo, hi, "sg_uniform");
+}
+sg_tensor *sg_normal(sg_rng *rng, sg_dtype dt, int ndim, const int64_t *shape, double mean, double std) {
+    return make_random(rng, dt, ndim, shape, 1, mean, std, "sg_normal");
+}

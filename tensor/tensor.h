@@ -1,0 +1,117 @@
+/* seqgrad tensors: n-d arrays of float32 or float64 with shape, strides and offset over a
+ * reference-counted storage. Views share storage. This header knows nothing of graphs except the
+ * two ownership kinds below; ops and gradients live in autograd/ and ops/.
+ *
+ * Ownership. A tensor is either
+ *   - user-owned: made by a creation function here (sg_zeros, sg_from_buffer, sg_copy, ...).
+ *     The caller frees it with sg_tensor_free(); it survives sg_tape_clear().
+ *   - tape-owned: returned by an op (sg_add, sg_matmul, ...). The thread's tape frees it in
+ *     sg_tape_clear() / sg_tape_release(); never pass it to sg_tensor_free() (an error, not a crash).
+ * A tensor passed to an op stays alive while the tape needs it even if the user frees it meanwhile.
+ * Every public call checks that its tensor arguments are live; a freed pointer gives SG_ERR_STATE.
+ *
+ * Errors: functions returning a pointer return NULL on failure, those returning int return a
+ * negative sg_status; the message is in sg_last_error(). A NULL tensor argument while an error is
+ * already recorded is taken as propagation of that error (no new message). */
+#ifndef SG_TENSOR_H
+#define SG_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define SG_MAX_DIMS 8
+
+typedef enum { SG_F32 = 0, SG_F64 = 1, SG_DTYPE_COUNT } sg_dtype;
+
+typedef struct sg_tensor sg_tensor;
+
+const char *sg_dtype_name(sg_dtype dt);
+size_t sg_dtype_size(sg_dtype dt);
+
+/* ---- creation (user-owned results) ---- */
+/* shape: ndim sizes, each >= 0; ndim 0 is a scalar. */
+sg_tensor *sg_empty(sg_dtype dt, int ndim, const int64_t *shape);
+sg_tensor *sg_zeros(sg_dtype dt, int ndim, const int64_t *shape);
+sg_tensor *sg_ones(sg_dtype dt, int ndim, const int64_t *shape);
+sg_tensor *sg_full(sg_dtype dt, int ndim, const int64_t *shape, double value);
+sg_tensor *sg_scalar(sg_dtype dt, double value);
+/* 1-D [start, start+step, ...) with n = ceil((stop-start)/step) elements; step != 0. */
+sg_tensor *sg_arange(sg_dtype dt, double start, double stop, double step);
+/* Copies numel elements of type src_dt from buf (contiguous, row-major) converting to dt. */
+sg_tensor *sg_from_buffer(sg_dtype dt, int ndim, const int64_t *shape, const void *buf,
+                          sg_dtype src_dt);
+/* Seeded random fills, counter-based (Philox4x32-10): element i of a call with (seed, offset) is
+ * the same whatever the thread count. Each call on an sg_rng advances it by numel. */
+typedef struct {
+    uint64_t seed;
+    uint64_t offset; /* counters consumed so far */
+} sg_rng;
+sg_rng sg_rng_new(uint64_t seed);
+sg_tensor *sg_uniform(sg_rng *rng, sg_dtype dt, int ndim, const int64_t *shape, double lo, double hi);
+sg_tensor *sg_normal(sg_rng *rng, sg_dtype dt, int ndim, const int64_t *shape, double mean, double std);
+/* In-place fills of an existing tensor (any strides); bump its storage version. */
+int sg_fill_uniform(sg_tensor *t, sg_rng *rng, double lo, double hi);
+int sg_fill_normal(sg_tensor *t, sg_rng *rng, double mean, double std);
+int sg_fill(sg_tensor *t, double value);
+/* Next uniform double in [0,1) from the generator (for shuffling, sampling). */
+double sg_rng_uniform(sg_rng *rng);
+/* Uniform integer in [0, n) (n > 0). */
+uint64_t sg_rng_below(sg_rng *rng, uint64_t n);
+
+/* User-owned deep copy: contiguous, same dtype, no gradient, no graph. Works on any live tensor
+ * (also tape-owned ones: the way to keep a value beyond sg_tape_clear()). */
+sg_tensor *sg_copy(const sg_tensor *t);
+/* User-owned contiguous copy converted to dt (no graph; the differentiable one is sg_to_dtype). */
+sg_tensor *sg_copy_as(const sg_tensor *t, sg_dtype dt);
+
+/* Drop the caller's reference to a user-owned tensor (NULL is a no-op). Returns 0, or
+ * SG_ERR_STATE for a tape-owned or already freed tensor. */
+int sg_tensor_free(sg_tensor *t);
+
+/* ---- inspection ---- */
+bool sg_is_live(const sg_tensor *t);
+sg_dtype sg_dtype_of(const sg_tensor *t);
+int sg_ndim(const sg_tensor *t);
+/* Size of dimension d; negative d counts from the end. -1 on a bad call. */
+int64_t sg_size(const sg_tensor *t, int d);
+/* Copies the ndim sizes into out (room for SG_MAX_DIMS). Returns ndim or a negative status. */
+int sg_shape(const sg_tensor *t, int64_t *out);
+int64_t sg_numel(const sg_tensor *t);
+bool sg_is_contiguous(const sg_tensor *t);
+bool sg_same_shape(const sg_tensor *a, const sg_tensor *b);
+/* "(2,3,4)" into buf; returns buf. */
+char *sg_shape_str(const sg_tensor *t, char *buf, size_t n);
+
+/* ---- element access (for tests, loaders and small user loops; not for hot paths) ---- */
+/* Value at a flat row-major index of the logical shape, as double. NaN on a bad call. */
+double sg_get_flat(const sg_tensor *t, int64_t i);
+int sg_set_flat(sg_tensor *t, int64_t i, double v);
+/* Value of a 0-d or 1-element tensor. NaN on a bad call. */
+double sg_item(const sg_tensor *t);
+/* Copy all elements, row-major, converted to dst_dt, into buf (numel elements). */
+int sg_to_buffer(const sg_tensor *t, void *buf, sg_dtype dst_dt);
+/* Pointer to the first element when t is contiguous and of dtype dt, else NULL (with an error).
+ * Writing through it must be followed by sg_mark_modified(t). The pointer is borrowed. */
+float *sg_data_f32(sg_tensor *t);
+double *sg_data_f64(sg_tensor *t);
+const void *sg_data_const(const sg_tensor *t);
+/* Tell the library the data changed in place (bumps the storage version counter that caches
+ * and the autograd version check read). */
+void sg_mark_modified(sg_tensor *t);
+uint64_t sg_version(const sg_tensor *t);
+
+/* ---- gradients of leaves (see autograd/autograd.h for the tape) ---- */
+int sg_set_requires_grad(sg_tensor *t, bool on);
+bool sg_requires_grad(const sg_tensor *t);
+/* The accumulated gradient of a leaf, or NULL before any backward. Borrowed: owned by t. */
+sg_tensor *sg_grad(const sg_tensor *t);
+
+/* ---- threads ---- */
+/* Total threads for seqgrad's OpenMP kernels, OpenBLAS and oneDNN together (n >= 1). */
+int sg_set_num_threads(int n);
+int sg_get_num_threads(void);
+
+#endif

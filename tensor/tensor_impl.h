@@ -1,0 +1,82 @@
+/* Internal layout of tensors and storage, shared by tensor/, autograd/, ops/ and nn/.
+ * Not installed and not for users: they go through tensor.h accessors. */
+#ifndef SG_TENSOR_IMPL_H
+#define SG_TENSOR_IMPL_H
+
+#include "tensor.h"
+
+typedef struct sg_node sg_node;
+
+/* Bytes of data, shared by a tensor and its views. Freed when the last tensor drops it. */
+typedef struct sg_storage {
+    void *data;
+    size_t nbytes;
+    int refcount;
+    uint64_t version; /* bumped on every in-place write */
+} sg_storage;
+
+enum {
+    SG_FLAG_REQUIRES_GRAD = 1u << 0, /* leaf wants .grad, or op result needs backward */
+    SG_FLAG_TAPE = 1u << 1,          /* owned by the tape, not the user */
+    SG_FLAG_USER_FREED = 1u << 2,    /* user dropped its reference; kept alive by the tape */
+    SG_FLAG_IS_GRAD = 1u << 3,       /* the .grad of another tensor: owned by it */
+};
+
+struct sg_tensor {
+    sg_dtype dtype;
+    int ndim;
+    int64_t shape[SG_MAX_DIMS];
+    int64_t stride[SG_MAX_DIMS]; /* in elements */
+    int64_t offset;              /* in elements */
+    sg_storage *storage;
+    int refcount;   /* owner (user or tape) + every node that holds it as parent or saved */
+    unsigned flags;
+    sg_tensor *grad; /* owned by this tensor; leaves keep it, intermediates drop it after use */
+    sg_node *node;   /* recorded op that produced this tensor (NULL for leaves and no-grad results) */
+    size_t tape_pos; /* index on the thread's tape (tape-owned tensors only) */
+};
+
+/* ---- construction helpers for ops ---- */
+/* New contiguous tensor with fresh storage, uninitialised; not registered anywhere (refcount 1). */
+sg_tensor *sg__alloc(sg_dtype dt, int ndim, const int64_t *shape, bool zero);
+/* New tensor header viewing src's storage (refcount 1, no flags). */
+sg_tensor *sg__view(const sg_tensor *src, int ndim, const int64_t *shape, const int64_t *stride,
+                    int64_t offset);
+/* Tensor over an existing storage (adds a storage reference). Used by nn/ for flat parameter blocks. */
+sg_tensor *sg__from_storage(sg_storage *st, sg_dtype dt, int ndim, const int64_t *shape,
+                            int64_t offset);
+sg_storage *sg__storage_new(size_t nbytes, bool zero);
+void sg__storage_unref(sg_storage *st);
+
+void sg__ref(sg_tensor *t);
+void sg__unref(sg_tensor *t); /* frees at refcount 0 (and its grad and node) */
+
+/* Register/unregister in the live-pointer registry (every public call validates against it). */
+void sg__register(sg_tensor *t);
+
+/* Validate a tensor argument of a public call. On failure records the error (or treats NULL as
+ * propagation when an error is pending) and returns false. */
+bool sg__check_arg(const sg_tensor *t, const char *fn, const char *arg);
+
+static inline void *sg__ptr(const sg_tensor *t) {
+    return (char *)t->storage->data + (size_t)t->offset * sg_dtype_size(t->dtype);
+}
+static inline int64_t sg__numel(const sg_tensor *t) {
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+bool sg__is_contiguous(const sg_tensor *t);
+void sg__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
+/* Row-major flat index -> element offset from t's first element. */
+int64_t sg__flat_to_offset(const sg_tensor *t, int64_t i);
+
+/* Shape string helper for error messages: writes "(2,3)" into buf. */
+char *sg__shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
+#define SG_SHAPE_BUF 96
+
+/* Philox4x32-10 block for (key, counter): four 32-bit words. */
+void sg__philox(uint64_t key, uint64_t counter, uint32_t out[4]);
+double sg__u01(uint32_t x); /* (0,1) from 32 bits, never 0 */
+
+#endif
