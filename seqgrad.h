@@ -7,5 +7,9 @@
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
 #include "ops/ops.h"
+#include "nn/model.h"
+#include "nn/layers.h"
+#include "nn/rnn.h"
+#include "optim/optim.h"
 
 #endif

@@ -1,0 +1,65 @@
+/* seqgrad models: a named collection of parameters stored in ONE flat block, with their gradients
+ * in a second flat block (llm.c / KANN style), plus train/eval mode and a dropout RNG.
+ * Layers (nn/layers.h, nn/rnn.h) declare their parameters into a model; sg_model_finalize()
+ * allocates both blocks and initialises every parameter. Parameter names follow PyTorch's
+ * state_dict ("weight_ih_l0", "fc.bias", ...), so weights move between seqgrad and PyTorch.
+ *
+ * Ownership: the model owns its parameters, their gradients and every layer created on it;
+ * sg_model_free() frees all of them (one destructor). Parameter tensors are leaves that require
+ * grad; their .grad is a view into the flat gradient block from the start (zeros). */
+#ifndef SG_MODEL_H
+#define SG_MODEL_H
+
+#include "../tensor/tensor.h"
+
+typedef struct sg_model sg_model;
+
+typedef enum {
+    SG_INIT_ZEROS = 0,
+    SG_INIT_UNIFORM, /* uniform(-a, a) */
+    SG_INIT_NORMAL,  /* normal(0, a) */
+    SG_INIT_CONST,   /* every element a */
+} sg_init_kind;
+
+sg_model *sg_model_new(sg_dtype dt);
+/* Frees the model, its parameters, gradients and layers. NULL is a no-op. */
+void sg_model_free(sg_model *m);
+sg_dtype sg_model_dtype(const sg_model *m);
+
+/* Declare a parameter before finalize. name must be unique. Returns its index or a negative status. */
+int sg_model_declare(sg_model *m, const char *name, int ndim, const int64_t *shape, sg_init_kind init,
+                     double a);
+/* Allocate the flat blocks and initialise all declared parameters from seed (Philox streams, so
+ * the values depend only on the seed and the declaration order). After this, no more declarations. */
+int sg_model_finalize(sg_model *m, uint64_t seed);
+bool sg_model_is_final(const sg_model *m);
+
+/* Layers register themselves so sg_model_free frees them, with an optional hook that runs at the
+ * end of sg_model_finalize (e.g. zeroing an embedding's padding row). Internal use by nn/. */
+int sg_model_own(sg_model *m, void *obj, void (*free_fn)(void *), int (*after_init)(void *));
+
+int sg_model_num_params(const sg_model *m);
+/* Total number of scalar parameters. */
+int64_t sg_model_numel(const sg_model *m);
+/* i-th parameter (declaration order) and its name; borrowed, owned by the model. */
+sg_tensor *sg_model_param(const sg_model *m, int i);
+const char *sg_model_param_name(const sg_model *m, int i);
+/* Parameter by name, or NULL (with SG_ERR_ARG naming it). */
+sg_tensor *sg_model_find(const sg_model *m, const char *name);
+/* Views of the whole flat parameter / gradient blocks, 1-D of numel elements (borrowed). */
+sg_tensor *sg_model_flat_params(const sg_model *m);
+sg_tensor *sg_model_flat_grads(const sg_model *m);
+/* Zero every gradient (one memset of the flat block). */
+int sg_model_zero_grad(sg_model *m);
+
+/* Training mode (dropout active) or evaluation mode. New models are in training mode. */
+void sg_model_train(sg_model *m, bool training);
+bool sg_model_is_training(const sg_model *m);
+/* The model's dropout RNG (seeded by finalize; reseed with sg_model_seed_dropout). Borrowed. */
+sg_rng *sg_model_rng(sg_model *m);
+void sg_model_seed_dropout(sg_model *m, uint64_t seed);
+
+/* Builds "prefix.name" (or just name when prefix is NULL or "") into buf. Returns buf. */
+char *sg_param_name(char *buf, size_t n, const char *prefix, const char *name);
+
+#endif

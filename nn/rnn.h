@@ -1,0 +1,99 @@
+/* Recurrent cells and layers (RNN tanh/relu, LSTM, GRU) composed from seqgrad's primitive ops,
+ * with PyTorch's shapes, parameter names, gate order and initialisation, so weights move between
+ * seqgrad and torch.nn.{RNN,LSTM,GRU} / {RNN,LSTM,GRU}Cell unchanged.
+ *
+ * Shapes (time-major default): T steps, B batch, D input_size, H hidden_size,
+ * P = proj_size if set else H (the size of h), dirs = 2 if bidirectional else 1, L = num_layers.
+ *   x       (T, B, D)            or (B, T, D) with batch_first
+ *   h0      (L*dirs, B, P)       optional; zeros when NULL. Index 2*l+d, d = 1 the reverse direction.
+ *   c0      (L*dirs, B, H)       LSTM only, optional
+ *   output  (T, B, dirs*P)       or (B, T, dirs*P) with batch_first (a view, see sg_contiguous)
+ *   h_n     (L*dirs, B, P)       always batch-second, also with batch_first (as in PyTorch)
+ *   c_n     (L*dirs, B, H)       LSTM only
+ * Gates, PyTorch order: LSTM i, f, g, o (weight_ih (4H, D)); GRU r, z, n (weight_ih (3H, D)).
+ *   LSTM: i = s(Wi x + bi + Ui h + ci (.) c*), f likewise, g = tanh(..), o = s(.. + co (.) c'),
+ *         c' = f (.) c + i (.) g, h' = o (.) tanh(c'), then h' = W_hr h' with proj_size.
+ *         (* peephole terms only with peephole; c is the previous cell state, c' the new one.)
+ *   GRU (PyTorch, "linear before reset"): r = s(Wr x + br + Ur h + b_hr), z likewise,
+ *         n = tanh(Wn x + b_in + r (.) (Un h + b_hn)), h' = (1 - z) (.) n + z (.) h.
+ *   GRU original (Cho et al. 2014, gru_reset_before): n = tanh(Wn x + b_in + Un (r (.) h) + b_hn).
+ *   RNN: h' = act(W x + b_ih + U h + b_hh), act tanh or relu.
+ * Parameter names: weight_ih_l{k}, weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}, weight_hr_l{k}
+ * (proj), weight_ci/cf/co_l{k} (peephole, seqgrad-only, shape (H)), with suffix "_reverse" for the
+ * reverse direction, in PyTorch's order; cells drop the "_l{k}". With a prefix: "<prefix>.<name>".
+ * Initialisation: every parameter uniform(-1/sqrt(H), 1/sqrt(H)) like PyTorch.
+ *
+ * Variable-length batches: lengths[B] (any order, each in [1, T]). Outputs at t >= lengths[b] are
+ * zero; h_n/c_n hold each sequence's state after its last valid step; the reverse direction runs
+ * from lengths[b]-1 down to 0; padded inputs receive exactly zero gradient.
+ * The input-to-hidden product of all T steps is one GEMM per layer and direction; only the
+ * hidden-to-hidden product runs inside the time loop.
+ * Truncated BPTT: pass sg_copy(h_n) (user-owned, no history) as the next chunk's h0, or
+ * sg_detach(h_n) within one tape.
+ *
+ * Ownership: cells and layers are owned by their model (nn/model.h). Outputs are tape-owned. */
+#ifndef SG_RNN_H
+#define SG_RNN_H
+
+#include "../ops/ops.h"
+#include "model.h"
+
+typedef enum { SG_CELL_RNN_TANH = 0, SG_CELL_RNN_RELU, SG_CELL_LSTM, SG_CELL_GRU, SG_CELL_COUNT } sg_cell_kind;
+
+/* Which implementation runs a layer: the composed graph of ops (the definition), oneDNN's fused
+ * primitive, or AUTO (oneDNN where it computes the same thing, see ops/rnn_fused.h). */
+typedef enum { SG_BACKEND_DEFAULT = 0, SG_BACKEND_AUTO, SG_BACKEND_COMPOSED, SG_BACKEND_ONEDNN } sg_backend;
+
+/* A zero-initialised config means PyTorch's defaults (bias on, 1 layer, unidirectional). */
+typedef struct {
+    sg_cell_kind cell;
+    int64_t input_size;  /* D >= 1 */
+    int64_t hidden_size; /* H >= 1 */
+    int num_layers;      /* L; 0 means 1 */
+    bool bidirectional;
+    bool no_bias;        /* PyTorch bias=False */
+    double dropout;      /* between layers, training only, in [0, 1) */
+    bool batch_first;
+    int64_t proj_size;   /* LSTM only: 0 (none) or in [1, H) */
+    bool peephole;       /* LSTM only */
+    bool gru_reset_before; /* GRU only: original Cho et al. form */
+    bool set_forget_bias;  /* LSTM only: bias_ih f-block = forget_bias, bias_hh f-block = 0 */
+    double forget_bias;
+    sg_backend backend;  /* SG_BACKEND_DEFAULT: the process-wide default (sg_rnn_set_default_backend) */
+} sg_rnn_config;
+
+/* ---- cells: one step, for custom loops ---- */
+typedef struct sg_rnn_cell sg_rnn_cell;
+/* num_layers, bidirectional, dropout, batch_first and backend must be left at their defaults. */
+sg_rnn_cell *sg_rnn_cell_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg);
+/* x (B, D); h (B, P) or NULL for zeros; c (B, H) or NULL (LSTM only). Writes tape-owned h_out
+ * (B, P) and, for LSTM, c_out (B, H) (c_out may be NULL otherwise). Returns 0 or a status. */
+int sg_rnn_cell_forward(sg_rnn_cell *cell, sg_tensor *x, sg_tensor *h, sg_tensor *c, sg_tensor **h_out,
+                        sg_tensor **c_out);
+
+/* ---- layers: whole sequences, stacked and bidirectional ---- */
+typedef struct sg_rnn sg_rnn;
+typedef struct {
+    sg_tensor *output, *h_n, *c_n; /* tape-owned; c_n NULL except LSTM */
+} sg_rnn_out;
+
+sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg);
+/* lengths NULL: every sequence has T steps. h0, c0 may be NULL. On error returns a negative status
+ * and leaves out zeroed. */
+int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h0, sg_tensor *c0,
+                   sg_rnn_out *out);
+const sg_rnn_config *sg_rnn_get_config(const sg_rnn *r);
+/* Parameter of layer l, direction d (0 forward, 1 reverse), by short name ("weight_ih", ...), or NULL. */
+sg_tensor *sg_rnn_param(const sg_rnn *r, const char *name, int layer, int dir);
+/* Layer choice for this layer (overrides the config's backend). */
+int sg_rnn_set_backend(sg_rnn *r, sg_backend b);
+
+/* Process-wide default backend; starts as the environment variable SEQGRAD_BACKEND
+ * (auto|composed|onednn) or AUTO. */
+int sg_rnn_set_default_backend(sg_backend b);
+sg_backend sg_rnn_default_backend(void);
+const char *sg_backend_name(sg_backend b);
+/* Parses "auto", "composed", "onednn"; returns SG_BACKEND_DEFAULT (and an error) otherwise. */
+sg_backend sg_backend_parse(const char *s);
+
+#endif

@@ -1,0 +1,300 @@
+/* Optimizer updates over the flat parameter and gradient blocks of a model. Elementwise, so each
+ * element's update is independent and parallel loops stay bitwise reproducible. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../tensor/kernels.h"
+#include "optim.h"
+
+#define ADAM_BETA1 0.9
+#define ADAM_BETA2 0.999
+#define OPT_EPS 1e-8
+#define RMSPROP_ALPHA 0.99
+#define CLIP_NORM_EPS 1e-6
+enum { MAX_STATES = 3, NORM_BLOCK = 4096 };
+
+struct sg_optim {
+    sg_model *m;
+    sg_optim_config cfg;
+    int64_t steps;
+    int nstate;
+    const char *state_name[MAX_STATES];
+    sg_tensor *state[MAX_STATES];
+};
+
+static int validate(const sg_optim_config *c) {
+    if (!c) return sg_set_error(SG_ERR_NULL, "sg_optim_new: argument 'cfg' is NULL");
+    if ((unsigned)c->kind >= SG_OPT_COUNT) return sg_set_error(SG_ERR_ARG, "sg_optim_new: invalid optimizer kind %d", (int)c->kind);
+    if (!(c->lr > 0) || !isfinite(c->lr)) return sg_set_error(SG_ERR_ARG, "sg_optim_new: lr must be > 0 (got %g)", c->lr);
+    if (!(c->weight_decay >= 0)) return sg_set_error(SG_ERR_ARG, "sg_optim_new: weight_decay must be >= 0 (got %g)", c->weight_decay);
+    if (!(c->momentum >= 0)) return sg_set_error(SG_ERR_ARG, "sg_optim_new: momentum must be >= 0 (got %g)", c->momentum);
+    if (c->nesterov && (c->momentum <= 0 || c->dampening != 0))
+        return sg_set_error(SG_ERR_ARG, "sg_optim_new: Nesterov momentum requires momentum > 0 and dampening 0");
+    if (!(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1))
+        return sg_set_error(SG_ERR_ARG, "sg_optim_new: betas must be in [0, 1) (got %g, %g)", c->beta1, c->beta2);
+    if (!(c->eps >= 0) || !(c->alpha >= 0 && c->alpha < 1))
+        return sg_set_error(SG_ERR_ARG, "sg_optim_new: need eps >= 0 and alpha in [0, 1)");
+    return SG_OK;
+}
+
+static bool add_state(sg_optim *o, const char *name) {
+    int64_t n = sg_numel(sg_model_flat_params(o->m));
+    sg_tensor *t = sg_zeros(sg_model_dtype(o->m), 1, &n);
+    if (!t) return false;
+    o->state_name[o->nstate] = name;
+    o->state[o->nstate++] = t;
+    return true;
+}
+
+sg_optim *sg_optim_new(sg_model *m, const sg_optim_config *cfg) {
+    if (!m) {
+        sg_set_error(SG_ERR_NULL, "sg_optim_new: argument 'm' is NULL");
+        return NULL;
+    }
+    if (validate(cfg)) return NULL;
+    if (!sg_model_is_final(m)) {
+        sg_set_error(SG_ERR_STATE, "sg_optim_new: call sg_model_finalize first");
+        return NULL;
+    }
+    sg_optim *o = calloc(1, sizeof *o);
+    if (!o) {
+        sg_set_error(SG_ERR_MEM, "sg_optim_new: out of memory");
+        return NULL;
+    }
+    o->m = m;
+    o->cfg = *cfg;
+    sg_optim_config *c = &o->cfg;
+    if (c->beta1 == 0 && c->beta2 == 0) {
+        c->beta1 = ADAM_BETA1;
+        c->beta2 = ADAM_BETA2;
+    }
+    if (c->eps == 0) c->eps = OPT_EPS;
+    if (c->alpha == 0) c->alpha = RMSPROP_ALPHA;
+    bool ok = true;
+    switch (c->kind) {
+    case SG_OPT_SGD:
+        if (c->momentum > 0) ok = add_state(o, "momentum_buffer");
+        break;
+    case SG_OPT_ADAM:
+    case SG_OPT_ADAMW: ok = add_state(o, "exp_avg") && add_state(o, "exp_avg_sq"); break;
+    case SG_OPT_RMSPROP:
+        ok = add_state(o, "square_avg");
+        if (ok && c->momentum > 0) ok = add_state(o, "momentum_buffer");
+        if (ok && c->centered) ok = add_state(o, "grad_avg");
+        break;
+    default: break;
+    }
+    if (!ok) {
+        sg_optim_free(o);
+        return NULL;
+    }
+    return o;
+}
+
+void sg_optim_free(sg_optim *o) {
+    if (!o) return;
+    for (int i = 0; i < o->nstate; i++) sg_tensor_free(o->state[i]);
+    free(o);
+}
+
+static void *state_ptr(const sg_optim *o, const char *name) {
+    for (int i = 0; i < o->nstate; i++)
+        if (!strcmp(o->state_name[i], name)) return sg__ptr(o->state[i]);
+    return NULL;
+}
+
+/* The update loops, stamped per dtype. p, g: parameters and gradients; n elements. */
+#define SGD_LOOP(T)                                                                                \
+    do {                                                                                           \
+        T *p = P, *g = G, *buf = state_ptr(o, "momentum_buffer");                                  \
+        const T lr = (T)c->lr, wd = (T)c->weight_decay, mu = (T)c->momentum;                       \
+        const T damp = (T)(1.0 - c->dampening);                                                   \
+        const bool first = o->steps == 0, nest = c->nesterov;                                     \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T d = g[i] + wd * p[i];                                                                \
+            if (buf) {                                                                             \
+                buf[i] = first ? d : mu * buf[i] + damp * d;                                       \
+                d = nest ? d + mu * buf[i] : buf[i];                                               \
+            }                                                                                      \
+            p[i] -= lr * d;                                                                        \
+        }                                                                                          \
+    } while (0)
+
+#define ADAM_LOOP(T)                                                                               \
+    do {                                                                                           \
+        T *p = P, *g = G, *m1 = state_ptr(o, "exp_avg"), *m2 = state_ptr(o, "exp_avg_sq");         \
+        const double t = (double)(o->steps + 1);                                                   \
+        const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps;                               \
+        const T step_size = (T)(c->lr / (1.0 - pow(c->beta1, t)));                                \
+        const T bc2_sqrt = (T)sqrt(1.0 - pow(c->beta2, t));                                       \
+        const bool decoupled = c->kind == SG_OPT_ADAMW;                                            \
+        const T wd = (T)c->weight_decay, decay = (T)(1.0 - c->lr * c->weight_decay);               \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T d = g[i];                                                                            \
+            if (decoupled) p[i] *= decay;                                                          \
+            else d += wd * p[i];                                                                   \
+            m1[i] = b1 * m1[i] + (1 - b1) * d;                                                     \
+            m2[i] = b2 * m2[i] + (1 - b2) * d * d;                                                 \
+            T denom = (T)sqrt(m2[i]) / bc2_sqrt + eps;                                             \
+            p[i] -= step_size * m1[i] / denom;                                                     \
+        }                                                                                          \
+    } while (0)
+
+#define RMSPROP_LOOP(T)                                                                            \
+    do {                                                                                           \
+        T *p = P, *g = G, *sq = state_ptr(o, "square_avg"), *buf = state_ptr(o, "momentum_buffer"); \
+        T *ga = state_ptr(o, "grad_avg");                                                          \
+        const T lr = (T)c->lr, wd = (T)c->weight_decay, a = (T)c->alpha, eps = (T)c->eps;          \
+        const T mu = (T)c->momentum;                                                               \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            T d = g[i] + wd * p[i];                                                                \
+            sq[i] = a * sq[i] + (1 - a) * d * d;                                                   \
+            T avg;                                                                                 \
+            if (ga) {                                                                              \
+                ga[i] = a * ga[i] + (1 - a) * d;                                                   \
+                avg = (T)sqrt(sq[i] - ga[i] * ga[i]) + eps;                                        \
+            } else {                                                                               \
+                avg = (T)sqrt(sq[i]) + eps;                                                        \
+            }                                                                                      \
+            if (buf) {                                                                             \
+                buf[i] = mu * buf[i] + d / avg;                                                    \
+                p[i] -= lr * buf[i];                                                               \
+            } else {                                                                               \
+                p[i] -= lr * d / avg;                                                              \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+int sg_optim_step(sg_optim *o) {
+    if (!o) return sg_set_error(SG_ERR_NULL, "sg_optim_step: argument 'o' is NULL");
+    sg_tensor *fp = sg_model_flat_params(o->m), *fg = sg_model_flat_grads(o->m);
+    void *P = sg__ptr(fp), *G = sg__ptr(fg);
+    int64_t n = sg__numel(fp);
+    const sg_optim_config *c = &o->cfg;
+    bool f32 = fp->dtype == SG_F32;
+    switch (c->kind) {
+    case SG_OPT_SGD:
+        if (f32) SGD_LOOP(float);
+        else SGD_LOOP(double);
+        break;
+    case SG_OPT_ADAM:
+    case SG_OPT_ADAMW:
+        if (f32) ADAM_LOOP(float);
+        else ADAM_LOOP(double);
+        break;
+    case SG_OPT_RMSPROP:
+        if (f32) RMSPROP_LOOP(float);
+        else RMSPROP_LOOP(double);
+        break;
+    default: return sg_set_error(SG_ERR_ARG, "sg_optim_step: invalid optimizer");
+    }
+    o->steps++;
+    fp->storage->version++;
+    return SG_OK;
+}
+
+int sg_optim_zero_grad(sg_optim *o) {
+    return o ? sg_model_zero_grad(o->m) : sg_set_error(SG_ERR_NULL, "sg_optim_zero_grad: argument 'o' is NULL");
+}
+int sg_optim_set_lr(sg_optim *o, double lr) {
+    if (!o) return sg_set_error(SG_ERR_NULL, "sg_optim_set_lr: argument 'o' is NULL");
+    if (!(lr > 0) || !isfinite(lr)) return sg_set_error(SG_ERR_ARG, "sg_optim_set_lr: lr must be > 0 (got %g)", lr);
+    o->cfg.lr = lr;
+    return SG_OK;
+}
+double sg_optim_lr(const sg_optim *o) { return o ? o->cfg.lr : 0; }
+int64_t sg_optim_steps(const sg_optim *o) { return o ? o->steps : 0; }
+const sg_optim_config *sg_optim_get_config(const sg_optim *o) { return o ? &o->cfg : NULL; }
+int sg_optim_state_count(const sg_optim *o) { return o ? o->nstate : 0; }
+const char *sg_optim_state_name(const sg_optim *o, int i) { return (o && i >= 0 && i < o->nstate) ? o->state_name[i] : NULL; }
+sg_tensor *sg_optim_state(const sg_optim *o, int i) { return (o && i >= 0 && i < o->nstate) ? o->state[i] : NULL; }
+int sg_optim_set_steps(sg_optim *o, int64_t steps) {
+    if (!o || steps < 0) return sg_set_error(SG_ERR_ARG, "sg_optim_set_steps: bad arguments");
+    o->steps = steps;
+    return SG_OK;
+}
+
+/* ---- clipping ---- */
+
+#define NORM_LOOP(T)                                                                               \
+    do {                                                                                           \
+        const T *g = sg__ptr(fg);                                                                  \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t b = 0; b < nb; b++) {                                                         \
+            double acc = 0;                                                                        \
+            int64_t end = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;                     \
+            for (int64_t i = b * NORM_BLOCK; i < end; i++) acc += (double)g[i] * (double)g[i];     \
+            part[b] = acc;                                                                         \
+        }                                                                                          \
+    } while (0)
+
+double sg_clip_grad_norm(sg_model *m, double max_norm) {
+    if (!(max_norm > 0)) {
+        sg_set_error(SG_ERR_ARG, "sg_clip_grad_norm: max_norm must be > 0 (got %g)", max_norm);
+        return -1;
+    }
+    sg_tensor *fg = sg_model_flat_grads(m);
+    if (!fg) return -1;
+    int64_t n = sg__numel(fg), nb = (n + NORM_BLOCK - 1) / NORM_BLOCK;
+    double *part = calloc((size_t)(nb ? nb : 1), sizeof *part);
+    if (!part) {
+        sg_set_error(SG_ERR_MEM, "sg_clip_grad_norm: out of memory");
+        return -1;
+    }
+    if (fg->dtype == SG_F32) NORM_LOOP(float);
+    else NORM_LOOP(double);
+    double total = 0;
+    for (int64_t b = 0; b < nb; b++) total += part[b]; /* fixed order: reproducible */
+    free(part);
+    double norm = sqrt(total), coef = max_norm / (norm + CLIP_NORM_EPS);
+    if (coef < 1) {
+        if (fg->dtype == SG_F32) {
+            float *g = sg__ptr(fg);
+            for (int64_t i = 0; i < n; i++) g[i] *= (float)coef;
+        } else {
+            double *g = sg__ptr(fg);
+            for (int64_t i = 0; i < n; i++) g[i] *= coef;
+        }
+        fg->storage->version++;
+    }
+    return norm;
+}
+
+int sg_clip_grad_value(sg_model *m, double clip) {
+    if (!(clip >= 0)) return sg_set_error(SG_ERR_ARG, "sg_clip_grad_value: clip must be >= 0 (got %g)", clip);
+    sg_tensor *fg = sg_model_flat_grads(m);
+    if (!fg) return sg_last_status();
+    int64_t n = sg__numel(fg);
+    if (fg->dtype == SG_F32) {
+        float *g = sg__ptr(fg), c = (float)clip;
+        for (int64_t i = 0; i < n; i++) g[i] = g[i] > c ? c : g[i] < -c ? -c : g[i];
+    } else {
+        double *g = sg__ptr(fg);
+        for (int64_t i = 0; i < n; i++) g[i] = g[i] > clip ? clip : g[i] < -clip ? -clip : g[i];
+    }
+    fg->storage->version++;
+    return SG_OK;
+}
+
+/* ---- schedules ---- */
+
+double sg_lr_at(const sg_lr_schedule *s, double base_lr, int64_t step) {
+    if (!s || step < 0) return base_lr;
+    if (s->warmup_steps > 0 && step < s->warmup_steps)
+        return base_lr * (double)(step + 1) / (double)s->warmup_steps;
+    int64_t k = step - (s->warmup_steps > 0 ? s->warmup_steps : 0);
+    switch (s->kind) {
+    case SG_SCHED_STEP:
+        return s->step_size > 0 ? base_lr * pow(s->gamma, (double)(k / s->step_size)) : base_lr;
+    case SG_SCHED_COSINE: {
+        int64_t total = s->total_steps - (s->warmup_steps > 0 ? s->warmup_steps : 0);
+        if (total <= 0 || k >= total) return s->min_lr;
+        return s->min_lr + 0.5 * (base_lr - s->min_lr) * (1 + cos(M_PI * (double)k / (double)total));
+    }
+    default: return base_lr;
+    }
+}

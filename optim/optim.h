@@ -1,0 +1,71 @@
+/* Optimizers over a model's flat parameter block (nn/model.h): SGD (momentum, Nesterov, weight
+ * decay), Adam, AdamW, RMSprop, with PyTorch's update formulas; gradient clipping by global norm
+ * and by value; learning-rate schedules. One pass over one array per step.
+ *
+ * Ownership: sg_optim_new allocates the optimizer state (one flat buffer per state kind, same
+ * layout as the parameter block); sg_optim_free frees it. The model must outlive the optimizer. */
+#ifndef SG_OPTIM_H
+#define SG_OPTIM_H
+
+#include "../nn/model.h"
+
+typedef enum { SG_OPT_SGD = 0, SG_OPT_ADAM, SG_OPT_ADAMW, SG_OPT_RMSPROP, SG_OPT_COUNT } sg_opt_kind;
+
+typedef struct {
+    sg_opt_kind kind;
+    double lr;           /* > 0 */
+    double weight_decay; /* >= 0; L2 added to the gradient (SGD, Adam, RMSprop) or decoupled (AdamW) */
+    /* SGD and RMSprop */
+    double momentum;     /* >= 0 */
+    double dampening;    /* SGD */
+    bool nesterov;       /* SGD: needs momentum > 0 and dampening 0 */
+    /* Adam / AdamW */
+    double beta1, beta2; /* in [0, 1); 0 and 0 mean PyTorch's 0.9, 0.999 */
+    double eps;          /* 0 means PyTorch's default: 1e-8 (RMSprop too) */
+    /* RMSprop */
+    double alpha;        /* 0 means 0.99 */
+    bool centered;
+} sg_optim_config;
+
+typedef struct sg_optim sg_optim;
+
+/* Returns NULL with a message for invalid hyper-parameters or a model not finalized. */
+sg_optim *sg_optim_new(sg_model *m, const sg_optim_config *cfg);
+void sg_optim_free(sg_optim *o);
+/* One update of every parameter from its gradient. Bumps the parameter block's version. */
+int sg_optim_step(sg_optim *o);
+/* Zero the model's gradients (same as sg_model_zero_grad). */
+int sg_optim_zero_grad(sg_optim *o);
+int sg_optim_set_lr(sg_optim *o, double lr);
+double sg_optim_lr(const sg_optim *o);
+int64_t sg_optim_steps(const sg_optim *o);
+const sg_optim_config *sg_optim_get_config(const sg_optim *o);
+
+/* State for checkpoints: named flat buffers ("exp_avg", "exp_avg_sq", "momentum_buffer",
+ * "square_avg", "grad_avg"), each a 1-D tensor over the whole block (borrowed), and the step count.
+ * sg_optim_state_count/name enumerate what this optimizer keeps. */
+int sg_optim_state_count(const sg_optim *o);
+const char *sg_optim_state_name(const sg_optim *o, int i);
+sg_tensor *sg_optim_state(const sg_optim *o, int i);
+int sg_optim_set_steps(sg_optim *o, int64_t steps);
+
+/* Global-norm clipping of the model's gradients (PyTorch clip_grad_norm_): scales them by
+ * max_norm / (norm + 1e-6) when the norm exceeds max_norm. Returns the norm before clipping, or
+ * a negative value on error. */
+double sg_clip_grad_norm(sg_model *m, double max_norm);
+/* Clamps every gradient element to [-clip, clip]. */
+int sg_clip_grad_value(sg_model *m, double clip);
+
+/* Learning-rate schedules: lr at a given step (0-based) from the base lr. */
+typedef enum { SG_SCHED_CONSTANT = 0, SG_SCHED_STEP, SG_SCHED_COSINE } sg_sched_kind;
+typedef struct {
+    sg_sched_kind kind;
+    int64_t warmup_steps; /* linear warm-up from lr/warmup to lr over these steps (0: none) */
+    int64_t step_size;    /* STEP: multiply by gamma every step_size steps */
+    double gamma;
+    int64_t total_steps;  /* COSINE: decay to min_lr at total_steps (after warm-up) */
+    double min_lr;
+} sg_lr_schedule;
+double sg_lr_at(const sg_lr_schedule *s, double base_lr, int64_t step);
+
+#endif

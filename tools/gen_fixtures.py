@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Writes seqgrad's PyTorch reference fixtures (small safetensors files in tests/fixtures/).
+
+Run with Debian's PyTorch:  /usr/bin/python3 tools/gen_fixtures.py
+CI does not run this; the fixtures it writes are committed.
+
+Each recurrent fixture holds, for one configuration: the parameters under PyTorch state_dict names,
+the input x, optional lengths / h0 / c0, fixed random cotangents R (output), Rh (h_n), Rc (c_n),
+PyTorch's output, h_n, c_n, and the gradients of loss = sum(output*R) + sum(h_n*Rh) + sum(c_n*Rc)
+with respect to every parameter ("grad.<name>"), x ("grad.x"), h0 and c0.
+Inputs and weights are rounded to float32 values, then everything is computed in float64, so a
+seqgrad float64 run must match to ~1e-12 and a float32 run to ~1e-5.
+The configuration is in the safetensors metadata (string values).
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+
+# name, cell, D, H, layers, bidirectional, T, B, packed lengths or None, h0, c0, proj, batch_first, bias
+RNN_CASES = [
+    ("lstm_uni_l1", "LSTM", 4, 3, 1, False, 5, 3, None, False, False, 0, False, True),
+    ("lstm_bi_l2_h0", "LSTM", 4, 3, 2, True, 5, 3, None, True, True, 0, False, True),
+    ("lstm_packed_bi_l2", "LSTM", 4, 3, 2, True, 5, 3, [5, 2, 4], True, True, 0, False, True),
+    ("lstm_proj_bi_l2", "LSTM", 4, 3, 2, True, 4, 2, None, True, True, 2, False, True),
+    ("lstm_proj_packed_uni_l1", "LSTM", 3, 4, 1, False, 4, 3, [2, 4, 1], False, False, 2, False, True),
+    ("lstm_batch_first_nobias", "LSTM", 3, 3, 1, False, 4, 2, None, True, True, 0, True, False),
+    ("gru_uni_l1", "GRU", 4, 3, 1, False, 5, 3, None, False, False, 0, False, True),
+    ("gru_bi_l2_packed_h0", "GRU", 4, 3, 2, True, 5, 3, [3, 5, 1], True, False, 0, False, True),
+    ("rnn_tanh_bi_l2", "RNN_TANH", 4, 3, 2, True, 4, 3, None, True, False, 0, False, True),
+    ("rnn_relu_uni_l2_packed", "RNN_RELU", 3, 4, 2, False, 5, 2, [4, 2], False, False, 0, False, True),
+]
+
+CELL_CASES = [
+    ("cell_lstm", "LSTM", 4, 3, 3),
+    ("cell_gru", "GRU", 4, 3, 3),
+    ("cell_rnn_tanh", "RNN_TANH", 4, 3, 2),
+]
+
+
+def f32(a):
+    """Round to float32 values, keep float64 storage."""
+    return torch.as_tensor(np.asarray(a, dtype=np.float32).astype(np.float64))
+
+
+def make_module(cell, D, H, L, bi, proj, batch_first, bias):
+    kw = dict(input_size=D, hidden_size=H, num_layers=L, bidirectional=bi, batch_first=batch_first, bias=bias)
+    if cell == "LSTM":
+        return torch.nn.LSTM(proj_size=proj, **kw)
+    if cell == "GRU":
+        return torch.nn.GRU(**kw)
+    return torch.nn.RNN(nonlinearity="tanh" if cell == "RNN_TANH" else "relu", **kw)
+
+
+def rnn_case(name, cell, D, H, L, bi, T, B, lengths, use_h0, use_c0, proj, batch_first, bias, gen):
+    mod = make_module(cell, D, H, L, bi, proj, batch_first, bias).double()
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.copy_(f32(torch.empty_like(p).uniform_(-0.6, 0.6, generator=gen)))
+    dirs = 2 if bi else 1
+    P = proj if proj else H
+    xshape = (B, T, D) if batch_first else (T, B, D)
+    x = f32(torch.randn(*xshape, generator=gen)).requires_grad_(True)
+    h0 = f32(torch.randn(L * dirs, B, P, generator=gen)).requires_grad_(True) if use_h0 else None
+    c0 = f32(torch.randn(L * dirs, B, H, generator=gen)).requires_grad_(True) if use_c0 else None
+    state = None
+    if cell == "LSTM" and (use_h0 or use_c0):
+        h0 = h0 if h0 is not None else torch.zeros(L * dirs, B, P, dtype=torch.float64, requires_grad=True)
+        c0 = c0 if c0 is not None else torch.zeros(L * dirs, B, H, dtype=torch.float64, requires_grad=True)
+        state = (h0, c0)
+    elif use_h0:
+        state = h0
+    if lengths is not None:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.tensor(lengths), batch_first=batch_first,
+                                                         enforce_sorted=False)
+        out_p, st_out = mod(packed, state)
+        out, _ = torch.nn.utils.rnn.pad_packed_sequence(out_p, batch_first=batch_first, total_length=T)
+    else:
+        out, st_out = mod(x, state)
+    hn, cn = st_out if cell == "LSTM" else (st_out, None)
+    R = f32(torch.randn(out.shape, generator=gen))
+    Rh = f32(torch.randn(hn.shape, generator=gen))
+    loss = (out * R).sum() + (hn * Rh).sum()
+    Rc = None
+    if cn is not None:
+        Rc = f32(torch.randn(cn.shape, generator=gen))
+        loss = loss + (cn * Rc).sum()
+    loss.backward()
+    t = {}
+    for pname, p in mod.named_parameters():
+        t[pname] = p.detach().numpy()
+        t["grad." + pname] = p.grad.numpy()
+    t["x"] = x.detach().numpy()
+    t["grad.x"] = x.grad.numpy()
+    t["R"] = R.numpy()
+    t["Rh"] = Rh.numpy()
+    t["output"] = out.detach().numpy()
+    t["h_n"] = hn.detach().numpy()
+    if cn is not None:
+        t["Rc"] = Rc.numpy()
+        t["c_n"] = cn.detach().numpy()
+    if use_h0:
+        t["h0"] = h0.detach().numpy()
+        t["grad.h0"] = h0.grad.numpy()
+    if use_c0:
+        t["c0"] = c0.detach().numpy()
+        t["grad.c0"] = c0.grad.numpy()
+    if lengths is not None:
+        t["lengths"] = np.asarray(lengths, dtype=np.int64)
+    meta = dict(cell=cell, input_size=D, hidden_size=H, num_layers=L, bidirectional=int(bi), T=T, B=B,
+                proj_size=proj, batch_first=int(batch_first), bias=int(bias), torch=torch.__version__)
+    st.save(os.path.join(OUT, name + ".safetensors"), t, {k: str(v) for k, v in meta.items()})
+
+
+def cell_case(name, cell, D, H, B, gen):
+    if cell == "LSTM":
+        mod = torch.nn.LSTMCell(D, H)
+    elif cell == "GRU":
+        mod = torch.nn.GRUCell(D, H)
+    else:
+        mod = torch.nn.RNNCell(D, H, nonlinearity="tanh")
+    mod = mod.double()
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.copy_(f32(torch.empty_like(p).uniform_(-0.6, 0.6, generator=gen)))
+    x = f32(torch.randn(B, D, generator=gen)).requires_grad_(True)
+    h = f32(torch.randn(B, H, generator=gen)).requires_grad_(True)
+    t = {}
+    if cell == "LSTM":
+        c = f32(torch.randn(B, H, generator=gen)).requires_grad_(True)
+        h1, c1 = mod(x, (h, c))
+        Rc = f32(torch.randn(B, H, generator=gen))
+    else:
+        h1 = mod(x, h)
+    Rh = f32(torch.randn(B, H, generator=gen))
+    loss = (h1 * Rh).sum()
+    if cell == "LSTM":
+        loss = loss + (c1 * Rc).sum()
+    loss.backward()
+    for pname, p in mod.named_parameters():
+        t[pname] = p.detach().numpy()
+        t["grad." + pname] = p.grad.numpy()
+    t.update({"x": x.detach().numpy(), "grad.x": x.grad.numpy(), "h0": h.detach().numpy(),
+              "grad.h0": h.grad.numpy(), "Rh": Rh.numpy(), "h_n": h1.detach().numpy()})
+    if cell == "LSTM":
+        t.update({"c0": c.detach().numpy(), "grad.c0": c.grad.numpy(), "Rc": Rc.numpy(),
+                  "c_n": c1.detach().numpy()})
+    meta = dict(cell=cell, input_size=D, hidden_size=H, B=B, torch=torch.__version__)
+    st.save(os.path.join(OUT, name + ".safetensors"), t, {k: str(v) for k, v in meta.items()})
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    gen = torch.Generator().manual_seed(20261124)
+    for c in RNN_CASES:
+        rnn_case(*c, gen)
+    for c in CELL_CASES:
+        cell_case(*c, gen)
+    print("wrote %d fixtures to %s" % (len(RNN_CASES) + len(CELL_CASES), os.path.normpath(OUT)))
+
+
+if __name__ == "__main__":
+    main()
