@@ -1,0 +1,232 @@
+/* Unary elementwise ops, a (...) -> (...): neg, scalar add/mul/pow, exp, log, sqrt, abs, sigmoid,
+ * tanh, relu, clamp, and the differentiable dtype conversion sg_to_dtype. Inputs may be strided.
+ * Not here: anything with a second tensor operand or broadcasting (ops/binary.c). */
+#include <tgmath.h> /* type-generic exp/log/pow/...: expf on float elements, exp on double */
+
+#include "../autograd/node.h"
+#include "ops.h"
+
+/* What the backward of an op reads besides gout. */
+typedef enum {
+    READS_NONE,   /* derivative is a constant (neg, add/mul scalar) */
+    READS_INPUT,  /* derivative from the input a (n->in[0], possibly strided) */
+    READS_OUTPUT, /* derivative from the output y (n->out; exp, sqrt, sigmoid, tanh) */
+} ureads;
+
+/* The op table: each op's forward and backward side by side.
+ * Forward:  y = F(x), x an element of a.
+ * Backward: da = B(g, v), g an element of gout, v the element the op reads (see ureads).
+ * s0, s1 are the op's scalars (s for add/mul, p for pow, lo/hi for clamp), already in the element
+ * type. pow with non-integer p gives NaN for negative x (C pow, as PyTorch); its gradient is
+ * p*x^(p-1), defined as exactly 0 when p == 0. abs and relu take gradient 0 at 0; clamp passes the
+ * gradient where lo <= x <= hi (bounds included). NaN inputs give NaN outputs (relu and clamp too). */
+/*  code          public name      backward reads forward F(x)                       backward B(g, v)   */
+#define UNARY_OPS(X)                                                                                      \
+    X(U_NEG,        "sg_neg",        READS_NONE,   -x,                                -g)                  \
+    X(U_ADD_SCALAR, "sg_add_scalar", READS_NONE,   x + s0,                            g)                   \
+    X(U_MUL_SCALAR, "sg_mul_scalar", READS_NONE,   x * s0,                            g * s0)              \
+    X(U_POW_SCALAR, "sg_pow_scalar", READS_INPUT,  pow(x, s0),                        s0 == 0 ? 0 : g * s0 * pow(v, s0 - 1)) \
+    X(U_EXP,        "sg_exp",        READS_OUTPUT, exp(x),                            g * v)               \
+    X(U_LOG,        "sg_log",        READS_INPUT,  log(x),                            g / v)               \
+    X(U_SQRT,       "sg_sqrt",       READS_OUTPUT, sqrt(x),                           g / (2 * v))         \
+    X(U_ABS,        "sg_abs",        READS_INPUT,  fabs(x),                           v > 0 ? g : (v < 0 ? -g : 0)) \
+    X(U_SIGMOID,    "sg_sigmoid",    READS_OUTPUT, SIGMOID(x),                        g * v * (1 - v))     \
+    X(U_TANH,       "sg_tanh",       READS_OUTPUT, tanh(x),                           g * (1 - v * v))     \
+    X(U_RELU,       "sg_relu",       READS_INPUT,  x < 0 ? 0 : x,                     v > 0 ? g : 0)       \
+    X(U_CLAMP,      "sg_clamp",      READS_INPUT,  x < s0 ? s0 : (x > s1 ? s1 : x),   v >= s0 && v <= s1 ? g : 0)
+
+#define AS_ENUM(code, name, reads, F, B) code,
+typedef enum { UNARY_OPS(AS_ENUM) U_COUNT } ucode;
+#undef AS_ENUM
+
+#define AS_INFO(code, name, reads, F, B) [code] = {name, reads},
+static const struct {
+    const char *name;
+    ureads reads;
+} U_INFO[] = {UNARY_OPS(AS_INFO)};
+#undef AS_INFO
+_Static_assert(sizeof U_INFO / sizeof U_INFO[0] == U_COUNT, "one U_INFO entry per unary op");
+
+/* Logistic function, exact limits for large |x|: exp of a non-positive number never overflows, so
+ * sigmoid(+-1000) is exactly 1 and 0 with no inf/inf. */
+static inline float sigmoid_f32(float x) {
+    float e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+static inline double sigmoid_f64(double x) {
+    double e = exp(-fabs(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+#define SIGMOID(x) _Generic((x), float: sigmoid_f32, double: sigmoid_f64)(x)
+
+/* out = EXPR over every element, binding A to p's element and B to q's (q may be p). out is
+ * contiguous. Contiguous operands take one flat unit-stride loop (vectorisable; parallel above
+ * SG_PAR_MIN); strided ones go row by row through sg_iter. Each element is written by exactly one
+ * iteration, so results do not depend on the thread count. */
+#define MAP_LOOP(A, B, EXPR)                                                                       \
+    do {                                                                                           \
+        if (contig) {                                                                              \
+            T *restrict o_ = ob;                                                                   \
+            const T *restrict p_ = pb, *restrict q_ = qb;                                          \
+            SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
+            for (int64_t j = 0; j < n; j++) {                                                      \
+                const T A = p_[j], B = q_[j];                                                      \
+                (void)A;                                                                           \
+                (void)B;                                                                           \
+                o_[j] = (EXPR);                                                                    \
+            }                                                                                      \
+        } else {                                                                                   \
+            SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
+            for (int64_t r = 0; r < it.outer; r++) {                                               \
+                int64_t off[SG_ITER_MAXOPS];                                                       \
+                sg__iter_row(&it, r, off);                                                         \
+                T *po = ob + off[0];                                                               \
+                const T *pp = pb + off[1], *pq = qb + off[2];                                      \
+                int64_t so = it.inner_stride[0], sp = it.inner_stride[1], sq = it.inner_stride[2]; \
+                for (int64_t j = 0; j < it.inner; j++) {                                           \
+                    const T A = pp[j * sp], B = pq[j * sq];                                        \
+                    (void)A;                                                                       \
+                    (void)B;                                                                       \
+                    po[j * so] = (EXPR);                                                           \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+#define FWD_CASE(code, name, reads, F, B)                                                          \
+    case code: MAP_LOOP(x, x_unused, F); break;
+#define BWD_CASE(code, name, reads, F, B)                                                          \
+    case code: MAP_LOOP(g, v, B); break;
+
+/* Body of the typed kernel (T is a typedef in the enclosing function). Forward: out = F(p), q is
+ * p. Backward: out = B(p = gout, q = the value read). */
+#define KERNEL_BODY                                                                                \
+    const T s0 = (T)s0d, s1 = (T)s1d;                                                             \
+    (void)s1;                                                                                      \
+    T *ob = (T *)sg__ptr(out);                                                                     \
+    const T *pb = (const T *)sg__ptr(p), *qb = (const T *)sg__ptr(q);                              \
+    if (backward) {                                                                                \
+        switch (code) {                                                                            \
+            UNARY_OPS(BWD_CASE)                                                                    \
+        default: SG_ASSERT(!"bad unary op code");                                                 \
+        }                                                                                          \
+    } else {                                                                                       \
+        switch (code) {                                                                            \
+            UNARY_OPS(FWD_CASE)                                                                    \
+        default: SG_ASSERT(!"bad unary op code");                                                 \
+        }                                                                                          \
+    }
+
+static void kernel_f32(bool backward, ucode code, sg_tensor *out, const sg_tensor *p,
+                       const sg_tensor *q, double s0d, double s1d, bool contig, const sg_iter *itp,
+                       int64_t n) {
+    typedef float T;
+    const sg_iter it = *itp;
+    KERNEL_BODY
+}
+static void kernel_f64(bool backward, ucode code, sg_tensor *out, const sg_tensor *p,
+                       const sg_tensor *q, double s0d, double s1d, bool contig, const sg_iter *itp,
+                       int64_t n) {
+    typedef double T;
+    const sg_iter it = *itp;
+    KERNEL_BODY
+}
+
+/* out (contiguous, fresh) = op(p[, q]) elementwise; p and q have out's shape and dtype. */
+static void umap(bool backward, ucode code, sg_tensor *out, const sg_tensor *p, const sg_tensor *q,
+                 double s0, double s1) {
+    int64_t n = sg__numel(out);
+    if (n == 0) return;
+    bool contig = sg__is_contiguous(p) && sg__is_contiguous(q);
+    sg_iter it = {0};
+    if (!contig) {
+        const sg_tensor *ops[3] = {out, p, q};
+        sg__iter_init(&it, 3, ops, out->ndim, out->shape);
+    }
+    if (out->dtype == SG_F32) kernel_f32(backward, code, out, p, q, s0, s1, contig, &it, n);
+    else kernel_f64(backward, code, out, p, q, s0, s1, contig, &it, n);
+}
+
+/* da += B(gout, v) with v per the op's table entry. */
+static int unary_bw(sg_node *n, const sg_tensor *gout) {
+    if (!sg__wants_grad(n, 0)) return SG_OK;
+    ucode code = (ucode)n->iarg[0];
+    ureads reads = U_INFO[code].reads;
+    const sg_tensor *v = reads == READS_INPUT ? n->in[0] : reads == READS_OUTPUT ? n->out : gout;
+    sg_tensor *g = sg__alloc(gout->dtype, gout->ndim, gout->shape, false);
+    if (!g) return SG_ERR_MEM;
+    umap(true, code, g, gout, v, n->farg[0], n->farg[1]);
+    return sg__grad_accum(n->in[0], g);
+}
+
+/* The shared driver: check, allocate, compute, record (scalars in farg, op code in iarg[0]). */
+static sg_tensor *unary(ucode code, sg_tensor *a, double s0, double s1) {
+    const char *name = U_INFO[code].name;
+    if (!sg__check_arg(a, name, "a")) return NULL;
+    sg_tensor *out = sg__out(a->dtype, a->ndim, a->shape, false);
+    if (!out) return NULL;
+    umap(false, code, out, a, a, s0, s1);
+    int err;
+    sg_node *n = sg__record(out, name, unary_bw, 1, &a, &err);
+    if (n) {
+        n->iarg[0] = code;
+        n->farg[0] = s0;
+        n->farg[1] = s1;
+    }
+    return err ? NULL : out;
+}
+
+/* a (...) -> (...) for each of these */
+sg_tensor *sg_neg(sg_tensor *a) { return unary(U_NEG, a, 0, 0); }
+sg_tensor *sg_add_scalar(sg_tensor *a, double s) { return unary(U_ADD_SCALAR, a, s, 0); }
+sg_tensor *sg_mul_scalar(sg_tensor *a, double s) { return unary(U_MUL_SCALAR, a, s, 0); }
+sg_tensor *sg_pow_scalar(sg_tensor *a, double p) { return unary(U_POW_SCALAR, a, p, 0); }
+sg_tensor *sg_exp(sg_tensor *a) { return unary(U_EXP, a, 0, 0); }
+sg_tensor *sg_log(sg_tensor *a) { return unary(U_LOG, a, 0, 0); }
+sg_tensor *sg_sqrt(sg_tensor *a) { return unary(U_SQRT, a, 0, 0); }
+sg_tensor *sg_abs(sg_tensor *a) { return unary(U_ABS, a, 0, 0); }
+sg_tensor *sg_sigmoid(sg_tensor *a) { return unary(U_SIGMOID, a, 0, 0); }
+sg_tensor *sg_tanh(sg_tensor *a) { return unary(U_TANH, a, 0, 0); }
+sg_tensor *sg_relu(sg_tensor *a) { return unary(U_RELU, a, 0, 0); }
+
+/* a (...) -> (...); lo <= hi, neither NaN (infinities leave that side open) */
+sg_tensor *sg_clamp(sg_tensor *a, double lo, double hi) {
+    if (!sg__check_arg(a, "sg_clamp", "a")) return NULL;
+    if (isnan(lo) || isnan(hi) || lo > hi) {
+        sg_set_error(SG_ERR_ARG, "sg_clamp: need lo <= hi and neither NaN (got lo %g, hi %g)", lo, hi);
+        return NULL;
+    }
+    return unary(U_CLAMP, a, lo, hi);
+}
+
+/* ---- dtype conversion: a (...) -> (...) in dt; the gradient is converted back ---- */
+
+static int to_dtype_bw(sg_node *n, const sg_tensor *gout) {
+    if (!sg__wants_grad(n, 0)) return SG_OK;
+    sg_tensor *a = n->in[0];
+    sg_tensor *g = sg__alloc(a->dtype, a->ndim, a->shape, false);
+    if (!g) return SG_ERR_MEM;
+    sg__kcopy(g, gout); /* converts gout's dtype to a's */
+    return sg__grad_accum(a, g);
+}
+
+/* Same dtype: a new tape-owned view of a (no copy) that still passes the gradient. */
+sg_tensor *sg_to_dtype(sg_tensor *a, sg_dtype dt) {
+    const char *name = "sg_to_dtype";
+    if (!sg__check_arg(a, name, "a")) return NULL;
+    if ((unsigned)dt >= SG_DTYPE_COUNT) {
+        sg_set_error(SG_ERR_DTYPE, "%s: argument 'dt' is not a valid dtype (%d)", name, (int)dt);
+        return NULL;
+    }
+    sg_tensor *out;
+    if (dt == a->dtype) {
+        out = sg__out_view(a, a->ndim, a->shape, a->stride, a->offset);
+    } else {
+        out = sg__out(dt, a->ndim, a->shape, false);
+        if (out) sg__kcopy(out, a);
+    }
+    if (!out) return NULL;
+    int err;
+    sg__record(out, name, to_dtype_bw, 1, &a, &err);
+    return err ? NULL : out;
+}
