@@ -20,6 +20,7 @@ struct sg_node {
     int n_in;
     sg_tensor **in;       /* inputs, each referenced */
     uint64_t *in_version; /* storage versions of the inputs when recorded */
+    uint64_t out_version; /* storage version of the output when recorded (backward may read it) */
     sg_tensor *saved[SG_NODE_SAVED]; /* extra tensors kept for backward, referenced */
     int64_t iarg[SG_NODE_IARGS];
     double farg[SG_NODE_FARGS];

@@ -123,6 +123,7 @@ sg_node *sg__record(sg_tensor *out, const char *name, sg_backward_fn bw, int n_i
         sg__ref(in[i]);
         n->in_version[i] = in[i]->storage->version;
     }
+    n->out_version = out->storage->version;
     out->node = n;
     out->flags |= SG_FLAG_REQUIRES_GRAD;
     return n;
@@ -224,6 +225,11 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
                                       k, n->name);
                     break;
                 }
+            if (rc == SG_OK && t->storage->version != n->out_version)
+                rc = sg_set_error(SG_ERR_STATE,
+                                  "sg_backward: the output of '%s' was modified in place after it "
+                                  "was computed; its gradient would be wrong",
+                                  n->name);
         }
         if (rc == SG_OK) rc = n->backward(n, t->grad);
         sg__unref(t->grad); /* intermediate grads are dropped as soon as they are used */

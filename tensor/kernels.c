@@ -53,6 +53,26 @@ void sg__iter_init(sg_iter *it, int nops, const sg_tensor *const *ops, int ndim,
             for (int k = 0; k < nops; k++) it->stride[k][m] = str[k][d];
         }
     }
+    /* A long contiguous run coalesces into few rows, and rows are the unit of parallel work: split
+     * the innermost dim into (inner/b, b) blocks so OpenMP has rows to share. Only exact divisors,
+     * so every row has the same length and loops need not know. */
+    if (m + 1 < SG_MAX_DIMS) {
+        int64_t outer = 1;
+        for (int d = 0; d < m; d++) outer *= it->shape[d];
+        if (outer < SG_ITER_MIN_ROWS && it->shape[m] >= SG_PAR_MIN) {
+            for (int64_t b = SG_ITER_BLOCK_MAX; b >= SG_ITER_BLOCK_MIN; b /= 2) {
+                if (it->shape[m] % b) continue;
+                it->shape[m + 1] = b;
+                it->shape[m] /= b;
+                for (int k = 0; k < nops; k++) {
+                    it->stride[k][m + 1] = it->stride[k][m];
+                    it->stride[k][m] *= b;
+                }
+                m++;
+                break;
+            }
+        }
+    }
     it->ndim = m + 1;
     it->nops = nops;
     it->inner = it->shape[m];

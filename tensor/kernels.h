@@ -15,7 +15,12 @@
  * and every output element is computed by exactly one thread in a fixed order. */
 #define SG_OMP_FOR_IF(cond) SG_PRAGMA(omp parallel for schedule(static) if(cond))
 
-enum { SG_ITER_MAXOPS = 4 };
+enum {
+    SG_ITER_MAXOPS = 4,
+    SG_ITER_MIN_ROWS = 64,    /* fewer rows than this: split the inner run into blocks */
+    SG_ITER_BLOCK_MAX = 4096, /* block lengths tried, halving, for that split */
+    SG_ITER_BLOCK_MIN = 256,
+};
 
 /* Iteration over an output shape with up to SG_ITER_MAXOPS operands, each broadcast to it
  * (operand 0 is usually the output). Dimensions are coalesced where every operand allows, the
