@@ -95,8 +95,10 @@ START_TEST(errors) {
     sg_tensor *r = sg_mul(sg_exp(bad), a);
     ck_assert_ptr_null(r);
     tu_assert_error(SG_ERR_SHAPE, "sg_add");
-    ck_assert_ptr_null(sg_linear(a, a, NULL));
+    sg_tensor *w22 = sg_zeros(SG_F64, 2, (int64_t[]){2, 2}); /* In = 2, but x has 3 features */
+    ck_assert_ptr_null(sg_linear(a, w22, NULL));
     tu_assert_error(SG_ERR_SHAPE, "sg_linear");
+    sg_tensor_free(w22);
     sg_tensor_free(a);
     sg_tensor_free(b);
     sg_tensor_free(c);
