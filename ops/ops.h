@@ -49,16 +49,25 @@ sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b);
 sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias);
 
 /* ---- softmax family: a (...) -> same shape, normalised along dim ---- */
+/* Stable (the slice maximum is subtracted; computed in double). a needs at least one dim. A NaN in
+ * a slice, or a slice that is all -inf, gives NaN in that slice; a -inf entry gets probability 0. */
 sg_tensor *sg_softmax(sg_tensor *a, int dim);
 sg_tensor *sg_log_softmax(sg_tensor *a, int dim);
 
-/* ---- reductions ---- */
-/* Sum/mean over the n dims listed (n == 0: all dims). keepdim keeps them as size 1. */
+/* ---- reductions ----
+ * Deterministic: each output is accumulated sequentially in a fixed order (float32 in double);
+ * reductions over every dim add fixed-size blocks (a size independent of the thread count) in
+ * order, so results are bitwise identical for any thread count. */
+/* Sum/mean over the n dims listed (n == 0: all dims). keepdim keeps them as size 1. A dim listed
+ * twice or out of range is SG_ERR_ARG. The sum over nothing is 0; the mean over nothing is NaN
+ * (as PyTorch). */
 sg_tensor *sg_sum(sg_tensor *a, int n, const int *dims, bool keepdim);
 sg_tensor *sg_mean(sg_tensor *a, int n, const int *dims, bool keepdim);
-/* Maximum along one dim; gradient goes to the first maximal element. */
+/* Maximum along one dim; gradient goes to the first maximal element. NaN counts as the largest
+ * value: a slice with a NaN gives NaN and the first NaN gets the gradient (as PyTorch). An empty
+ * dim is SG_ERR_SHAPE. */
 sg_tensor *sg_max(sg_tensor *a, int dim, bool keepdim);
-/* Whole-tensor reductions -> 0-d. */
+/* Whole-tensor reductions -> 0-d (same rules; sg_max_all of an empty tensor is SG_ERR_SHAPE). */
 sg_tensor *sg_sum_all(sg_tensor *a);
 sg_tensor *sg_mean_all(sg_tensor *a);
 sg_tensor *sg_max_all(sg_tensor *a);
@@ -97,19 +106,27 @@ sg_tensor *sg_masked_fill(sg_tensor *a, sg_tensor *mask, double value);
 
 /* ---- regularisation ---- */
 /* Inverted dropout: in training, zero each element with probability p and scale the rest by
- * 1/(1-p), with the mask drawn from rng (advances it by numel); identity (a new handle) when
- * !training or p == 0. p in [0,1). */
+ * 1/(1-p), with the mask drawn from rng (advances it by numel); identity (a new handle sharing a's
+ * data; the gradient passes; rng untouched and may be NULL) when !training or p == 0. p outside
+ * [0,1) is SG_ERR_ARG. Element i (row-major) uses Philox counter rng->offset + i, so the mask is the
+ * same for any thread count or layout of a; backward regenerates it from the saved seed/offset. */
 sg_tensor *sg_dropout(sg_tensor *a, double p, bool training, sg_rng *rng);
 
 /* ---- losses ---- */
 /* logits (N,C), targets[N] class ids in [0,C) or ignore_index -> 0-d (mean over non-ignored rows,
- * or sum) or (N) for SG_REDUCE_NONE (0 at ignored rows). Computed via log-softmax. */
+ * or sum) or (N) for SG_REDUCE_NONE (0 at ignored rows). Computed via log-softmax, gradient
+ * softmax - onehot (scaled). With every row ignored, MEAN is NaN (0/0, as PyTorch) and the gradient
+ * is 0. A target outside [0,C) that is not ignore_index is SG_ERR_ARG naming the row and value.
+ * targets is copied (may be NULL when N == 0). */
 sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
                             sg_reduction red);
-/* Binary cross-entropy on logits, numerically stable: logits (...), targets (...) same shape,
- * values in [0,1]. No gradient to targets. */
+/* Binary cross-entropy on logits, numerically stable: max(x,0) - x*t + log1p(exp(-|x|)). logits
+ * (...), targets (...) same shape (no broadcasting), values in [0,1]. No gradient to targets (they
+ * are not a graph input; modifying them in place before backward makes backward fail with
+ * SG_ERR_STATE). MEAN averages over all elements (NaN when empty). */
 sg_tensor *sg_bce_with_logits(sg_tensor *logits, sg_tensor *targets, sg_reduction red);
-/* Mean squared error: (a-b)^2 reduced. Gradient to both. Shapes must match. */
+/* Mean squared error: (a-b)^2 reduced (MEAN over all elements, NaN when empty). Gradient to both.
+ * Shapes must match exactly (no broadcasting). */
 sg_tensor *sg_mse(sg_tensor *a, sg_tensor *b, sg_reduction red);
 
 #endif
