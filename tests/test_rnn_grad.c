@@ -2,6 +2,7 @@
  * {RNN, LSTM, LSTM+peephole, LSTM+proj, GRU, GRU-original} x {uni, bi} x {1, 2 layers}
  * x {equal, ragged lengths} x {with, without initial states}, swept with tcase_add_loop_test,
  * plus padding invariance, batch_first, truncated BPTT, cells, and bad configurations. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/testutil.h"
