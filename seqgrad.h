@@ -11,5 +11,6 @@
 #include "nn/layers.h"
 #include "nn/rnn.h"
 #include "optim/optim.h"
+#include "io/safetensors.h"
 
 #endif

@@ -1,7 +1,7 @@
-/* Strict recursive-descent JSON parser into an owned tree (see json.h).
+/* Strict recursive-descent JSON parser into an owned tree (see json_impl.h).
  * Every read of the input is checked against its length; it is not a streaming parser and keeps
  * no floating-point values. */
-#include "json.h"
+#include "json_impl.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "../tensor/kernels.h"
-#include "json.h"
+#include "json_impl.h"
 #include "safetensors_impl.h"
 
 const sg_st_dtype_info sg__st_dtypes[SG_ST_DTYPE_COUNT] = {

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../tensor/tensor_impl.h"
-#include "json.h"
+#include "json_impl.h"
 #include "safetensors_impl.h"
 
 typedef struct {

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "autograd/node.h" /* sg__out_view: strided views without depending on the view ops */
-#include "io/json.h"
+#include "io/json_impl.h"
 #include "io/safetensors.h"
 #include "util/testutil.h"
 
