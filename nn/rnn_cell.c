@@ -100,9 +100,19 @@ void sg__cell_forget_bias(const sg_model *m, const sg_rnn_config *cfg, const sg_
 /* gate k of a (B, G*H) tensor: a (B, H) view */
 static sg_tensor *gate(sg_tensor *g, int k, int64_t H) { return sg_narrow(g, 1, k * H, H); }
 
+/* state k (h' or c') of the (2, B, H) result of sg_lstm_pointwise, as a contiguous (B, H) view */
+static sg_tensor *packed_state(sg_tensor *hc, int k) { return sg_squeeze(sg_narrow(hc, 0, k, 1), 0); }
+
 static int lstm_step(const sg_rnn_config *cfg, const sg__cell_w *w, sg_tensor *xg, sg_tensor *h, sg_tensor *c,
                      sg_tensor **h_new, sg_tensor **c_new) {
     int64_t H = cfg->hidden_size;
+    if (!w->w_ci) { /* the fused pointwise op: same formula as below, one pass */
+        sg_tensor *hc = sg_lstm_pointwise(xg, sg_linear(h, w->w_hh, w->b_hh), c);
+        sg_tensor *hn = packed_state(hc, 0);
+        *c_new = packed_state(hc, 1);
+        *h_new = w->w_hr ? sg_linear(hn, w->w_hr, NULL) : hn;
+        return *h_new && *c_new ? SG_OK : sg_last_status();
+    }
     sg_tensor *g = sg_add(xg, sg_linear(h, w->w_hh, w->b_hh)); /* (B, 4H) */
     sg_tensor *gi = gate(g, 0, H), *gf = gate(g, 1, H), *gg = gate(g, 2, H), *go = gate(g, 3, H);
     if (w->w_ci) {
@@ -122,11 +132,9 @@ static int gru_step(const sg_rnn_config *cfg, const sg__cell_w *w, sg_tensor *xg
     int64_t H = cfg->hidden_size;
     sg_tensor *xr = gate(xg, 0, H), *xz = gate(xg, 1, H), *xn = gate(xg, 2, H);
     sg_tensor *r, *z, *n;
-    if (!cfg->gru_reset_before) {
-        sg_tensor *hg = sg_linear(h, w->w_hh, w->b_hh); /* (B, 3H) */
-        r = sg_sigmoid(sg_add(xr, gate(hg, 0, H)));
-        z = sg_sigmoid(sg_add(xz, gate(hg, 1, H)));
-        n = sg_tanh(sg_add(xn, sg_mul(r, gate(hg, 2, H))));
+    if (!cfg->gru_reset_before) { /* the fused pointwise op computes exactly this */
+        *h_new = sg_gru_pointwise(xg, sg_linear(h, w->w_hh, w->b_hh), h);
+        return *h_new ? SG_OK : sg_last_status();
     } else {
         sg_tensor *hg = sg_linear(h, w->w_hh_rz, w->b_hh_rz); /* (B, 2H) */
         r = sg_sigmoid(sg_add(xr, gate(hg, 0, H)));

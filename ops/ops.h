@@ -104,6 +104,16 @@ sg_tensor *sg_where(sg_tensor *cond, sg_tensor *a, sg_tensor *b);
 /* a with value where mask (broadcast to a) is nonzero; those positions get no gradient. */
 sg_tensor *sg_masked_fill(sg_tensor *a, sg_tensor *mask, double value);
 
+/* ---- fused recurrent gate ops (speed; each equals its composition of the ops above) ---- */
+/* LSTM step after the matrix products: xg, hg (B, 4H) gate pre-activations in PyTorch order
+ * i, f, g, o (x W_ih^T + b_ih and h W_hh^T + b_hh), c (B, H) -> (2, B, H) holding h' and c':
+ * c' = s(f) c + s(i) tanh(g), h' = s(o) tanh(c'). */
+sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c);
+/* GRU step (PyTorch form) after the matrix products: xg (B, 3H) = x W_ih^T + b_ih, hg (B, 3H) =
+ * h W_hh^T + b_hh, order r, z, n; h (B, H) -> h' (B, H):
+ * r = s(xr + hr), z = s(xz + hz), n = tanh(xn + r hn), h' = (1 - z) n + z h. */
+sg_tensor *sg_gru_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *h);
+
 /* ---- regularisation ---- */
 /* Inverted dropout: in training, zero each element with probability p and scale the rest by
  * 1/(1-p), with the mask drawn from rng (advances it by numel); identity (a new handle sharing a's
