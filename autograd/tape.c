@@ -197,7 +197,9 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
         return sg__grad_accum(out, g);
     }
     size_t pos = out->tape_pos;
-    SG_ASSERT(pos < g_tape.len && g_tape.items[pos] == out);
+    if (pos >= g_tape.len || g_tape.items[pos] != out) /* the registry is global, tapes are not */
+        return sg_set_error(SG_ERR_STATE, "sg_backward: the output was recorded on another thread's "
+                                          "tape (tapes are per thread)");
     for (size_t i = 0; i <= pos; i++) { /* stale intermediate grads from an aborted backward */
         sg_tensor *t = g_tape.items[i];
         if (t->node && t->grad) {
