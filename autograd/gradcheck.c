@@ -219,6 +219,7 @@ int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
                 x0[i] = sg__alloc(SG_F64, inputs[i]->ndim, inputs[i]->shape, false);
                 if (!u[i] || !x0[i]) { rc = SG_ERR_MEM; break; }
                 sg__register(u[i]);
+                sg__register(x0[i]); /* read back with sg_get_flat, which wants live tensors */
                 sg_fill_normal(u[i], &rng, 0.0, 1.0);
                 sg__kcopy(x0[i], inputs[i]);
                 for (int64_t j = 0; grads[i] && j < sg__numel(u[i]); j++)
