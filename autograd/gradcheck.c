@@ -167,6 +167,10 @@ int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
         if (!sg__check_arg(inputs[i], "sg_gradcheck", "inputs[i]")) return sg_last_status();
         if (inputs[i]->node)
             return sg_set_error(SG_ERR_ARG, "sg_gradcheck: input %d is an op result; pass leaves", i);
+        for (int k = 0; k < i; k++)
+            if (inputs[k] == inputs[i])
+                return sg_set_error(SG_ERR_ARG, "sg_gradcheck: input %d is the same tensor as input %d; "
+                                                "pass each tensor once", i, k);
     }
     sg_gradcheck_opts o = opts ? *opts : sg_gradcheck_defaults(inputs[0]->dtype);
     if (!(o.eps > 0) || o.atol < 0 || o.rtol < 0 || (o.mode == SG_GRADCHECK_FAST && o.n_directions < 1))
