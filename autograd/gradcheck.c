@@ -173,8 +173,10 @@ int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
                                                 "pass each tensor once", i, k);
     }
     sg_gradcheck_opts o = opts ? *opts : sg_gradcheck_defaults(inputs[0]->dtype);
-    if (!(o.eps > 0) || o.atol < 0 || o.rtol < 0 || (o.mode == SG_GRADCHECK_FAST && o.n_directions < 1))
-        return sg_set_error(SG_ERR_ARG, "sg_gradcheck: need eps > 0, atol, rtol >= 0, n_directions >= 1");
+    if (!(o.eps > 0) || o.atol < 0 || o.rtol < 0 || (o.mode == SG_GRADCHECK_FAST && o.n_directions < 1) ||
+        (o.mode != SG_GRADCHECK_FULL && o.mode != SG_GRADCHECK_FAST))
+        return sg_set_error(SG_ERR_ARG, "sg_gradcheck: need mode FULL or FAST, eps > 0, atol, rtol >= 0, "
+                                        "n_directions >= 1");
 
     gc_t g = {f, ctx, inputs, n, NULL};
     sg_tensor *grads[GC_MAX_INPUTS];
