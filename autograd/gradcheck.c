@@ -32,6 +32,14 @@ typedef struct {
     sg_tensor *v; /* cotangent, user-style tensor (unregistered) */
 } gc_t;
 
+/* f gave no usable output: pass its error through, or record one if it set none (a negative
+ * return must always come with a message). */
+static int f_failed(void) {
+    if (sg_has_error()) return sg_last_status();
+    return sg_set_error(SG_ERR_STATE, "sg_gradcheck: f returned NULL or a dead tensor without recording "
+                                      "an error");
+}
+
 /* s = <v, f(x)> in double, with no recording. NAN (and an error) if f failed. */
 static double eval_s(gc_t *g, int *rc) {
     size_t mark = sg_tape_mark();
@@ -40,7 +48,7 @@ static double eval_s(gc_t *g, int *rc) {
     sg_set_grad_enabled(prev);
     double s = NAN;
     if (!y || !sg_is_live(y)) {
-        *rc = sg_has_error() ? sg_last_status() : SG_ERR_STATE;
+        *rc = f_failed();
     } else if (!sg_same_shape(y, g->v)) {
         *rc = sg_set_error(SG_ERR_SHAPE, "sg_gradcheck: f returned a different shape on a perturbed input");
     } else {
@@ -86,7 +94,7 @@ static int analytic(gc_t *g, sg_tensor **grads, const sg_gradcheck_opts *o, uint
     bool prev = sg_set_grad_enabled(true);
     int rc = SG_OK;
     sg_tensor *y = g->f(g->in, g->n, g->ctx);
-    if (!y || !sg_is_live(y)) rc = sg_has_error() ? sg_last_status() : SG_ERR_STATE;
+    if (!y || !sg_is_live(y)) rc = f_failed();
     else if (!(y->flags & SG_FLAG_REQUIRES_GRAD))
         rc = sg_set_error(SG_ERR_STATE, "sg_gradcheck: the output does not depend on any input that requires grad");
     if (!rc && !g->v) {
