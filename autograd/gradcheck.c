@@ -32,6 +32,14 @@ typedef struct {
     sg_tensor *v; /* cotangent, user-style tensor (unregistered) */
 } gc_t;
 
+/* f gave no usable output: pass its error through, or record one if it set none (a negative
+ * return must always come with a message). */
+static int f_failed(void) {
+    if (sg_has_error()) return sg_last_status();
+    return sg_set_error(SG_ERR_STATE, "sg_gradcheck: f returned NULL or a dead tensor without recording "
+                                      "an error");
+}
+
 /* s = <v, f(x)> in double, with no recording. NAN (and an error) if f failed. */
 static double eval_s(gc_t *g, int *rc) {
     size_t mark = sg_tape_mark();
@@ -40,7 +48,7 @@ static double eval_s(gc_t *g, int *rc) {
     sg_set_grad_enabled(prev);
     double s = NAN;
     if (!y || !sg_is_live(y)) {
-        *rc = sg_has_error() ? sg_last_status() : SG_ERR_STATE;
+        *rc = f_failed();
     } else if (!sg_same_shape(y, g->v)) {
         *rc = sg_set_error(SG_ERR_SHAPE, "sg_gradcheck: f returned a different shape on a perturbed input");
     } else {
@@ -86,7 +94,7 @@ static int analytic(gc_t *g, sg_tensor **grads, const sg_gradcheck_opts *o, uint
     bool prev = sg_set_grad_enabled(true);
     int rc = SG_OK;
     sg_tensor *y = g->f(g->in, g->n, g->ctx);
-    if (!y || !sg_is_live(y)) rc = sg_has_error() ? sg_last_status() : SG_ERR_STATE;
+    if (!y || !sg_is_live(y)) rc = f_failed();
     else if (!(y->flags & SG_FLAG_REQUIRES_GRAD))
         rc = sg_set_error(SG_ERR_STATE, "sg_gradcheck: the output does not depend on any input that requires grad");
     if (!rc && !g->v) {
@@ -167,10 +175,16 @@ int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
         if (!sg__check_arg(inputs[i], "sg_gradcheck", "inputs[i]")) return sg_last_status();
         if (inputs[i]->node)
             return sg_set_error(SG_ERR_ARG, "sg_gradcheck: input %d is an op result; pass leaves", i);
+        for (int k = 0; k < i; k++)
+            if (inputs[k] == inputs[i])
+                return sg_set_error(SG_ERR_ARG, "sg_gradcheck: input %d is the same tensor as input %d; "
+                                                "pass each tensor once", i, k);
     }
     sg_gradcheck_opts o = opts ? *opts : sg_gradcheck_defaults(inputs[0]->dtype);
-    if (!(o.eps > 0) || o.atol < 0 || o.rtol < 0 || (o.mode == SG_GRADCHECK_FAST && o.n_directions < 1))
-        return sg_set_error(SG_ERR_ARG, "sg_gradcheck: need eps > 0, atol, rtol >= 0, n_directions >= 1");
+    if (!(o.eps > 0) || o.atol < 0 || o.rtol < 0 || (o.mode == SG_GRADCHECK_FAST && o.n_directions < 1) ||
+        (o.mode != SG_GRADCHECK_FULL && o.mode != SG_GRADCHECK_FAST))
+        return sg_set_error(SG_ERR_ARG, "sg_gradcheck: need mode FULL or FAST, eps > 0, atol, rtol >= 0, "
+                                        "n_directions >= 1");
 
     gc_t g = {f, ctx, inputs, n, NULL};
     sg_tensor *grads[GC_MAX_INPUTS];
@@ -219,6 +233,7 @@ int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
                 x0[i] = sg__alloc(SG_F64, inputs[i]->ndim, inputs[i]->shape, false);
                 if (!u[i] || !x0[i]) { rc = SG_ERR_MEM; break; }
                 sg__register(u[i]);
+                sg__register(x0[i]); /* read back with sg_get_flat, which wants live tensors */
                 sg_fill_normal(u[i], &rng, 0.0, 1.0);
                 sg__kcopy(x0[i], inputs[i]);
                 for (int64_t j = 0; grads[i] && j < sg__numel(u[i]); j++)

@@ -20,8 +20,9 @@ struct sg_node {
     int n_in;
     sg_tensor **in;       /* inputs, each referenced */
     uint64_t *in_version; /* storage versions of the inputs when recorded */
-    uint64_t out_version; /* storage version of the output when recorded (backward may read it) */
+    uint64_t out_version; /* storage version of out when recorded (backward may read out) */
     sg_tensor *saved[SG_NODE_SAVED]; /* extra tensors kept for backward, referenced */
+    uint64_t saved_version[SG_NODE_SAVED]; /* their storage versions when saved */
     int64_t iarg[SG_NODE_IARGS];
     double farg[SG_NODE_FARGS];
     void *ctx; /* op-specific, freed with free() unless ctx_free is set */

@@ -133,6 +133,7 @@ void sg__save(sg_node *n, int i, sg_tensor *t) {
     SG_ASSERT(i >= 0 && i < SG_NODE_SAVED && !n->saved[i]);
     sg__ref(t);
     n->saved[i] = t;
+    n->saved_version[i] = t->storage->version;
 }
 
 /* ---- gradient accumulation ---- */
@@ -190,6 +191,29 @@ int sg__grad_accum_reduce(sg_tensor *t, sg_tensor *g) {
 
 /* ---- backward ---- */
 
+/* Every tensor a backward may read (inputs, the output, saved tensors) must still hold the
+ * values it had when the op ran. */
+static int check_versions(const sg_node *n) {
+    for (int k = 0; k < n->n_in; k++)
+        if (n->in[k]->storage->version != n->in_version[k])
+            return sg_set_error(SG_ERR_STATE,
+                                "sg_backward: input %d of '%s' was modified in place after the op "
+                                "used it; its gradient would be wrong",
+                                k, n->name);
+    if (n->out->storage->version != n->out_version)
+        return sg_set_error(SG_ERR_STATE,
+                            "sg_backward: the output of '%s' was modified in place after the op "
+                            "made it; its gradient would be wrong",
+                            n->name);
+    for (int i = 0; i < SG_NODE_SAVED; i++)
+        if (n->saved[i] && n->saved[i]->storage->version != n->saved_version[i])
+            return sg_set_error(SG_ERR_STATE,
+                                "sg_backward: a tensor saved by '%s' was modified in place after "
+                                "the op used it; its gradient would be wrong",
+                                n->name);
+    return SG_OK;
+}
+
 static int run_backward(sg_tensor *out, const sg_tensor *seed) {
     if (!out->node) { /* a leaf: the gradient is the seed itself */
         sg_tensor *g = sg__alloc(out->dtype, out->ndim, out->shape, false);
@@ -198,7 +222,9 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
         return sg__grad_accum(out, g);
     }
     size_t pos = out->tape_pos;
-    SG_ASSERT(pos < g_tape.len && g_tape.items[pos] == out);
+    if (pos >= g_tape.len || g_tape.items[pos] != out) /* the registry is global, tapes are not */
+        return sg_set_error(SG_ERR_STATE, "sg_backward: the output was recorded on another thread's "
+                                          "tape (tapes are per thread)");
     for (size_t i = 0; i <= pos; i++) { /* stale intermediate grads from an aborted backward */
         sg_tensor *t = g_tape.items[i];
         if (t->node && t->grad) {
@@ -216,21 +242,7 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
         sg_tensor *t = g_tape.items[i];
         sg_node *n = t->node;
         if (!n || !t->grad) continue;
-        if (rc == SG_OK) {
-            for (int k = 0; k < n->n_in; k++)
-                if (n->in[k]->storage->version != n->in_version[k]) {
-                    rc = sg_set_error(SG_ERR_STATE,
-                                      "sg_backward: input %d of '%s' was modified in place after "
-                                      "the op used it; its gradient would be wrong",
-                                      k, n->name);
-                    break;
-                }
-            if (rc == SG_OK && t->storage->version != n->out_version)
-                rc = sg_set_error(SG_ERR_STATE,
-                                  "sg_backward: the output of '%s' was modified in place after it "
-                                  "was computed; its gradient would be wrong",
-                                  n->name);
-        }
+        if (rc == SG_OK) rc = check_versions(n);
         if (rc == SG_OK) rc = n->backward(n, t->grad);
         sg__unref(t->grad); /* intermediate grads are dropped as soon as they are used */
         t->grad = NULL;

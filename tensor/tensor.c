@@ -66,6 +66,7 @@ void sg__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride) {
 }
 
 bool sg__is_contiguous(const sg_tensor *t) {
+    if (sg__numel(t) == 0) return true; /* no elements: nothing to lay out */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->stride[i] != s) return false;
