@@ -50,6 +50,10 @@ void sg__save(sg_node *n, int i, sg_tensor *t);
 int sg__grad_accum(sg_tensor *t, sg_tensor *g);
 /* Same, where g's shape is a broadcast of t's: sums over the broadcast dims first. */
 int sg__grad_accum_reduce(sg_tensor *t, sg_tensor *g);
+/* Accumulate g into the slice [start, start + g->shape[dim]) along dim of t's gradient (g has the
+ * slice's shape): the backward of a view. Allocates t's gradient (zeros) only if it has none, so a
+ * per-step slice of a large tensor costs the slice, not the tensor. Consumes g. */
+int sg__grad_accum_slice(sg_tensor *t, sg_tensor *g, int dim, int64_t start);
 /* True when input k of the node wants a gradient. */
 static inline bool sg__wants_grad(const sg_node *n, int k) {
     return (n->in[k]->flags & SG_FLAG_REQUIRES_GRAD) != 0;

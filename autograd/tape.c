@@ -175,6 +175,35 @@ int sg__grad_accum(sg_tensor *t, sg_tensor *g) {
     return SG_OK;
 }
 
+/* t's gradient, allocated as zeros if missing (leaf gradients are registered: the user sees them) */
+static sg_tensor *grad_buffer(sg_tensor *t) {
+    if (t->grad) return t->grad;
+    t->grad = sg__alloc(t->dtype, t->ndim, t->shape, true);
+    if (t->grad && !t->node) {
+        t->grad->flags |= SG_FLAG_IS_GRAD;
+        sg__register(t->grad);
+    }
+    return t->grad;
+}
+
+int sg__grad_accum_slice(sg_tensor *t, sg_tensor *g, int dim, int64_t start) {
+    if (!g) return SG_ERR_MEM;
+    if (!(t->flags & SG_FLAG_REQUIRES_GRAD)) {
+        sg__unref(g);
+        return SG_OK;
+    }
+    SG_ASSERT(g->ndim == t->ndim && dim >= 0 && dim < t->ndim && start + g->shape[dim] <= t->shape[dim]);
+    sg_tensor *tg = grad_buffer(t);
+    sg_tensor *v = tg ? sg__view(tg, tg->ndim, g->shape, tg->stride, tg->offset + start * tg->stride[dim]) : NULL;
+    if (v) {
+        sg__kaccum(v, g);
+        tg->storage->version++;
+        sg__unref(v);
+    }
+    sg__unref(g);
+    return v ? SG_OK : SG_ERR_MEM;
+}
+
 int sg__grad_accum_reduce(sg_tensor *t, sg_tensor *g) {
     if (!g) return SG_ERR_MEM;
     bool same = g->ndim == t->ndim;

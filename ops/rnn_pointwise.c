@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "../autograd/node.h"
+#include "fastmath.h"
 #include "ops.h"
 
 enum { LSTM_G = 4, GRU_G = 3, LSTM_SAVED = 5, GRU_SAVED = 4 };
@@ -21,6 +22,13 @@ static inline double sigm(double x) {
     double e = exp(-fabs(x));
     return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
+/* per-dtype gate functions: float32 uses the vectorisable ones in fastmath.h */
+#define SIGM_float(x) sg__sigmoidf(x)
+#define TANH_float(x) sg__tanhf(x)
+#define SIGM_double(x) sigm(x)
+#define TANH_double(x) tanh(x)
+#define SIGM(T, x) SIGM_##T(x)
+#define TANH(T, x) TANH_##T(x)
 
 /* ---- LSTM: xg, hg (B,4H) gate pre-activations in order i,f,g,o; c (B,H) -> (2,B,H) = [h; c'] ---- */
 
@@ -29,26 +37,41 @@ static inline double sigm(double x) {
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(cc);                             \
         T *Y = sg__ptr(out), *S = save ? sg__ptr(save) : NULL;                                     \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++)                                                            \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                const T *x = X + b * 4 * H, *g = G + b * 4 * H;                                    \
-                T i = (T)sigm((double)(x[j] + g[j]));                                              \
-                T f = (T)sigm((double)(x[H + j] + g[H + j]));                                      \
-                T gg = (T)tanh((double)(x[2 * H + j] + g[2 * H + j]));                             \
-                T o = (T)sigm((double)(x[3 * H + j] + g[3 * H + j]));                              \
-                T cn = f * C[b * H + j] + i * gg;                                                  \
-                T tc = (T)tanh((double)cn);                                                        \
-                Y[b * H + j] = o * tc;                                                             \
-                Y[B * H + b * H + j] = cn;                                                         \
-                if (S) {                                                                           \
-                    T *s = S + b * LSTM_SAVED * H;                                                 \
+        for (int64_t b = 0; b < B; b++) {                                                          \
+            const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
+            const T *restrict cp = C + b * H;                                                      \
+            T *restrict yh = Y + b * H, *restrict yc = Y + B * H + b * H;                          \
+            T *restrict s = S ? S + b * LSTM_SAVED * H : NULL;                                     \
+            if (s) {                                                                               \
+                SG_PRAGMA(omp simd)                                                                \
+                for (int64_t j = 0; j < H; j++) {                                                  \
+                    T i = SIGM(T, (x[j] + g[j]));                                                  \
+                    T f = SIGM(T, (x[H + j] + g[H + j]));                                          \
+                    T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                 \
+                    T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]));                                  \
+                    T cn = f * cp[j] + i * gg;                                                     \
+                    T tc = TANH(T, cn);                                                            \
+                    yh[j] = o * tc;                                                                \
+                    yc[j] = cn;                                                                    \
                     s[j] = i;                                                                      \
                     s[H + j] = f;                                                                  \
                     s[2 * H + j] = gg;                                                             \
                     s[3 * H + j] = o;                                                              \
                     s[4 * H + j] = tc;                                                             \
                 }                                                                                  \
+            } else {                                                                               \
+                SG_PRAGMA(omp simd)                                                                \
+                for (int64_t j = 0; j < H; j++) {                                                  \
+                    T i = SIGM(T, (x[j] + g[j]));                                                  \
+                    T f = SIGM(T, (x[H + j] + g[H + j]));                                          \
+                    T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                 \
+                    T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]));                                  \
+                    T cn = f * cp[j] + i * gg;                                                     \
+                    yh[j] = o * TANH(T, cn);                                                       \
+                    yc[j] = cn;                                                                    \
+                }                                                                                  \
             }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 #define LSTM_BWD(T)                                                                                \
@@ -56,19 +79,21 @@ static inline double sigm(double x) {
         const T *S = sg__ptr(n->saved[0]), *C = sg__ptr(n->saved[1]), *DY = sg__ptr(gout);         \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc);                                                    \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++)                                                            \
+        for (int64_t b = 0; b < B; b++) {                                                          \
+            const T *restrict s = S + b * LSTM_SAVED * H, *restrict cp = C + b * H;                \
+            const T *restrict dyh = DY + b * H, *restrict dyc = DY + B * H + b * H;                \
+            T *restrict d = DG + b * 4 * H, *restrict dcp = DC + b * H;                            \
+            SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                const T *s = S + b * LSTM_SAVED * H;                                               \
                 T i = s[j], f = s[H + j], gg = s[2 * H + j], o = s[3 * H + j], tc = s[4 * H + j];  \
-                T dh = DY[b * H + j], dcn = DY[B * H + b * H + j];                                 \
-                dcn += dh * o * (1 - tc * tc);                                                     \
-                T *d = DG + b * 4 * H;                                                             \
+                T dh = dyh[j], dcn = dyc[j] + dh * o * (1 - tc * tc);                              \
                 d[j] = dcn * gg * i * (1 - i);                                                     \
-                d[H + j] = dcn * C[b * H + j] * f * (1 - f);                                       \
+                d[H + j] = dcn * cp[j] * f * (1 - f);                                              \
                 d[2 * H + j] = dcn * i * (1 - gg * gg);                                            \
                 d[3 * H + j] = dh * tc * o * (1 - o);                                              \
-                DC[b * H + j] = dcn * f;                                                           \
+                dcp[j] = dcn * f;                                                                  \
             }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static int lstm_bw(sg_node *n, const sg_tensor *gout) {
@@ -142,23 +167,25 @@ sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c) {
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(hh);                            \
         T *Y = sg__ptr(out), *S = save ? sg__ptr(save) : NULL;                                     \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++)                                                            \
+        for (int64_t b = 0; b < B; b++) {                                                          \
+            const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
+            const T *restrict hp = Hp + b * H;                                                     \
+            T *restrict y = Y + b * H, *restrict s = S ? S + b * GRU_SAVED * H : NULL;             \
+            SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                const T *x = X + b * 3 * H, *g = G + b * 3 * H;                                    \
-                T r = (T)sigm((double)(x[j] + g[j]));                                              \
-                T z = (T)sigm((double)(x[H + j] + g[H + j]));                                      \
+                T r = SIGM(T, (x[j] + g[j]));                                                      \
+                T z = SIGM(T, (x[H + j] + g[H + j]));                                              \
                 T hn = g[2 * H + j];                                                               \
-                T nn = (T)tanh((double)(x[2 * H + j] + r * hn));                                   \
-                T hp = Hp[b * H + j];                                                              \
-                Y[b * H + j] = nn + z * (hp - nn);                                                 \
-                if (S) {                                                                           \
-                    T *s = S + b * GRU_SAVED * H;                                                  \
+                T nn = TANH(T, (x[2 * H + j] + r * hn));                                           \
+                y[j] = nn + z * (hp[j] - nn);                                                      \
+                if (s) {                                                                           \
                     s[j] = r;                                                                      \
                     s[H + j] = z;                                                                  \
                     s[2 * H + j] = nn;                                                             \
                     s[3 * H + j] = hn;                                                             \
                 }                                                                                  \
             }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 #define GRU_BWD(T)                                                                                 \
@@ -166,23 +193,25 @@ sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c) {
         const T *S = sg__ptr(n->saved[0]), *Hp = sg__ptr(n->saved[1]), *DY = sg__ptr(gout);        \
         T *DX = sg__ptr(dx), *DHG = sg__ptr(dhg), *DH = sg__ptr(dh);                               \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++)                                                            \
+        for (int64_t b = 0; b < B; b++) {                                                          \
+            const T *restrict s = S + b * GRU_SAVED * H, *restrict hp = Hp + b * H;                \
+            const T *restrict dy = DY + b * H;                                                     \
+            T *restrict dxr = DX + b * 3 * H, *restrict dgr = DHG + b * 3 * H, *restrict dh_ = DH + b * H; \
+            SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                const T *s = S + b * GRU_SAVED * H;                                                \
                 T r = s[j], z = s[H + j], nn = s[2 * H + j], hn = s[3 * H + j];                    \
-                T dy = DY[b * H + j], hp = Hp[b * H + j];                                          \
-                T dan = dy * (1 - z) * (1 - nn * nn);                                              \
+                T dan = dy[j] * (1 - z) * (1 - nn * nn);                                           \
                 T dar = dan * hn * r * (1 - r);                                                    \
-                T daz = dy * (hp - nn) * z * (1 - z);                                              \
-                T *dxr = DX + b * 3 * H, *dgr = DHG + b * 3 * H;                                   \
+                T daz = dy[j] * (hp[j] - nn) * z * (1 - z);                                        \
                 dxr[j] = dar;                                                                      \
                 dxr[H + j] = daz;                                                                  \
                 dxr[2 * H + j] = dan;                                                              \
                 dgr[j] = dar;                                                                      \
                 dgr[H + j] = daz;                                                                  \
                 dgr[2 * H + j] = dan * r;                                                          \
-                DH[b * H + j] = dy * z;                                                            \
+                dh_[j] = dy[j] * z;                                                                \
             }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 static int gru_bw(sg_node *n, const sg_tensor *gout) {

@@ -187,21 +187,11 @@ sg_tensor *sg_permute(sg_tensor *a, const int *perm) {
     return permute_impl(name, a, p);
 }
 
-/* The gradient of a slice: zeros of the input's shape with gout written into the slice. */
+/* The gradient of a slice: gout added into that slice of the input's gradient. */
 static int narrow_bw(sg_node *n, const sg_tensor *g) {
-    sg_tensor *a = n->in[0];
     if (!sg__wants_grad(n, 0)) return SG_OK;
-    sg_tensor *ga = sg__alloc(a->dtype, a->ndim, a->shape, true);
-    if (!ga) return SG_ERR_MEM;
-    int dim = (int)n->iarg[ARG_DIM];
-    sg_tensor *v = slice_view(ga, dim, n->iarg[ARG_START], g->shape[dim], false);
-    if (!v) {
-        sg__unref(ga);
-        return SG_ERR_MEM;
-    }
-    sg__kcopy(v, g);
-    sg__unref(v);
-    return sg__grad_accum(a, ga);
+    sg__ref((sg_tensor *)g); /* accumulated straight into the slice of the input's gradient */
+    return sg__grad_accum_slice(n->in[0], (sg_tensor *)g, (int)n->iarg[ARG_DIM], n->iarg[ARG_START]);
 }
 
 /* Arguments already validated (dim normalised, 0 <= start, start+len <= size). */

@@ -192,9 +192,56 @@ sg_tensor *sg__contig(const sg_tensor *src) {
         }                                                                                          \
     } while (0)
 
+/* Fast path: src contiguous and every reduced dim before every kept one (the bias-gradient case,
+ * (rows, cols) -> (cols)). Columns are independent; each sums its rows in order, the same order as
+ * the general loop, so both paths give identical bits. */
+#define SUMROWS_LOOP(T)                                                                            \
+    do {                                                                                           \
+        const T *sb = (const T *)sg__ptr(src);                                                     \
+        T *ob = (T *)sg__ptr(out);                                                                 \
+        int64_t nblk = (cols + SG_SUMROWS_BLOCK - 1) / SG_SUMROWS_BLOCK;                           \
+        SG_OMP_FOR_IF(rows * cols >= SG_PAR_MIN && nblk > 1)                                       \
+        for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
+            double acc[SG_SUMROWS_BLOCK];                                                          \
+            int64_t j0 = blk * SG_SUMROWS_BLOCK;                                                   \
+            int64_t nj = cols - j0 < SG_SUMROWS_BLOCK ? cols - j0 : SG_SUMROWS_BLOCK;              \
+            for (int64_t j = 0; j < nj; j++) acc[j] = 0;                                           \
+            for (int64_t r = 0; r < rows; r++) {                                                   \
+                const T *row = sb + r * cols + j0;                                                 \
+                for (int64_t j = 0; j < nj; j++) acc[j] += (double)row[j];                         \
+            }                                                                                      \
+            for (int64_t j = 0; j < nj; j++) ob[j0 + j] = (T)acc[j];                               \
+        }                                                                                          \
+    } while (0)
+
+static bool sum_rows_shape(const sg_tensor *src, int ndim, const int64_t *shape, int64_t *rows, int64_t *cols) {
+    if (!sg__is_contiguous(src)) return false;
+    int lead = src->ndim - ndim; /* missing leading dims are reduced */
+    int d = 0;
+    *rows = 1;
+    for (; d < src->ndim; d++) { /* reduced prefix: size-1 in shape or absent */
+        int od = d - lead;
+        if (od >= 0 && shape[od] == src->shape[d]) break;
+        *rows *= src->shape[d];
+    }
+    *cols = 1;
+    for (; d < src->ndim; d++) {
+        int od = d - lead;
+        if (od < 0 || shape[od] != src->shape[d]) return false; /* a reduced dim after a kept one */
+        *cols *= src->shape[d];
+    }
+    return true;
+}
+
 sg_tensor *sg__sum_to_shape(const sg_tensor *src, int ndim, const int64_t *shape) {
     sg_tensor *out = sg__alloc(src->dtype, ndim, shape, false);
     if (!out) return NULL;
+    int64_t rows, cols;
+    if (sum_rows_shape(src, ndim, shape, &rows, &cols)) {
+        if (src->dtype == SG_F32) SUMROWS_LOOP(float);
+        else SUMROWS_LOOP(double);
+        return out;
+    }
     /* split src dims into kept (present in out with equal size) and reduced ones */
     int64_t kshape[SG_MAX_DIMS], kstride[SG_MAX_DIMS], rshape[SG_MAX_DIMS], rstride[SG_MAX_DIMS];
     int nk = 0, nr = 0;

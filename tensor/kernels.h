@@ -20,6 +20,7 @@ enum {
     SG_ITER_MIN_ROWS = 64,    /* fewer rows than this: split the inner run into blocks */
     SG_ITER_BLOCK_MAX = 4096, /* block lengths tried, halving, for that split */
     SG_ITER_BLOCK_MIN = 256,
+    SG_SUMROWS_BLOCK = 256, /* columns per task when summing rows (bias gradients) */
 };
 
 /* Iteration over an output shape with up to SG_ITER_MAXOPS operands, each broadcast to it

@@ -1,8 +1,10 @@
 /* Fused LSTM/GRU pointwise ops: float64 gradcheck, float32-vs-float64 forward, equality with the
  * composition of primitive ops they replace (values and gradients), and shape errors. */
+#include <float.h>
 #include <stdlib.h>
 
 #include "util/testutil.h"
+#include "ops/fastmath.h"
 
 static sg_tensor *f_lstm(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_lstm_pointwise(x[0], x[1], x[2]); }
 static sg_tensor *f_gru(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_gru_pointwise(x[0], x[1], x[2]); }
@@ -102,6 +104,30 @@ START_TEST(errors) {
 }
 END_TEST
 
+/* fastmath.h against libm in double: relative error bounds over the whole useful range */
+START_TEST(fastmath_accuracy) {
+    const int N = 200001;
+    const double lo = -87.0, hi = 88.0, rel_exp = 4 * FLT_EPSILON, abs_gate = 4 * FLT_EPSILON;
+    double worst_e = 0, worst_s = 0, worst_t = 0;
+    for (int k = 0; k < N; k++) {
+        float x = (float)(lo + (hi - lo) * k / (N - 1));
+        double e = exp((double)x);
+        worst_e = fmax(worst_e, fabs(sg__expf(x) - e) / e);
+        worst_s = fmax(worst_s, fabs(sg__sigmoidf(x) - 1.0 / (1.0 + exp(-(double)x))));
+        worst_t = fmax(worst_t, fabs(sg__tanhf(x) - tanh((double)x)));
+    }
+    ck_assert_msg(worst_e <= rel_exp, "expf relative error %g", worst_e);
+    ck_assert_msg(worst_s <= abs_gate, "sigmoid abs error %g", worst_s);
+    ck_assert_msg(worst_t <= abs_gate, "tanh abs error %g", worst_t);
+    /* tails: exact limits, no NaN or inf */
+    ck_assert(sg__sigmoidf(1000.f) == 1.f && sg__sigmoidf(-1000.f) >= 0.f && sg__sigmoidf(-1000.f) < 1e-30f);
+    ck_assert(sg__tanhf(1000.f) == 1.f && sg__tanhf(-1000.f) == -1.f);
+    /* small negative sigmoid keeps relative accuracy (no 1 - s cancellation) */
+    double s20 = 1.0 / (1.0 + exp(20.0));
+    ck_assert_msg(fabs(sg__sigmoidf(-20.f) - s20) / s20 < 8 * FLT_EPSILON, "sigmoid(-20) = %g", (double)sg__sigmoidf(-20.f));
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ops_rnn_pointwise");
     TCase *t = tcase_create("pointwise");
@@ -110,6 +136,7 @@ int main(void) {
     tcase_add_test(t, lstm_equals_composition);
     tcase_add_test(t, gru_equals_composition);
     tcase_add_test(t, errors);
+    tcase_add_test(t, fastmath_accuracy);
     suite_add_tcase(s, t);
     return tu_run(s);
 }
