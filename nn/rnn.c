@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../autograd/node.h"
+#include "layers.h"
 #include "rnn_impl.h"
 
 enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64 };
