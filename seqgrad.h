@@ -11,5 +11,9 @@
 #include "nn/layers.h"
 #include "nn/rnn.h"
 #include "optim/optim.h"
+#include "io/idx.h"
+#include "io/text.h"
+#include "io/csv.h"
+#include "io/batch.h"
 
 #endif
