@@ -12,5 +12,9 @@
 #include "nn/rnn.h"
 #include "optim/optim.h"
 #include "io/safetensors.h"
+#include "io/idx.h"
+#include "io/text.h"
+#include "io/csv.h"
+#include "io/batch.h"
 
 #endif

@@ -1,0 +1,309 @@
+/* IDX reader (see idx.h): header validation, exact-size payload reads through zlib (which passes
+ * raw files through unchanged), conversion to float32 images / int64 labels, MNIST file lookup.
+ * Not a general IDX reader: unsigned-byte payloads in the MNIST shapes only. */
+#include "idx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "data_impl.h"
+
+enum {
+    IDX_MAGIC_BYTES = 4,
+    IDX_DIM_BYTES = 4,
+    IDX_MAX_DIMS = 3,
+    IDX_CHUNK = 1 << 20,       /* bytes per gzread call */
+    IDX_FIRST_ALLOC = 1 << 26, /* payload buffer grows past this only as bytes actually arrive */
+    IDX_DIMS_BUF = 48,         /* "NxRxC" in messages */
+};
+#define IDX_MAX_PAYLOAD ((uint64_t)1 << 40) /* sizes beyond this are taken as corruption */
+#define IDX_PIXEL_MAX 255.0f
+
+/* A parsed file: sizes and the raw payload bytes (malloc'd). */
+typedef struct {
+    int64_t dims[IDX_MAX_DIMS];
+    uint8_t *data;
+    uint64_t n_data;
+} idx_raw;
+
+/* Reads up to n bytes; returns the count, or -1 after recording an error. A clean end of input
+ * and zlib's "unexpected end of file" both return a short count (the caller reports truncation). */
+static int64_t gz_read_n(gzFile gz, void *buf, uint64_t n, uint64_t *pos, const char *fn, const char *path) {
+    uint64_t got = 0;
+    while (got < n) {
+        uint64_t want = n - got < IDX_CHUNK ? n - got : IDX_CHUNK;
+        int r = gzread(gz, (char *)buf + got, (unsigned)want);
+        if (r > 0) {
+            got += (uint64_t)r;
+            *pos += (uint64_t)r;
+            continue;
+        }
+        int errnum = Z_OK;
+        const char *msg = gzerror(gz, &errnum);
+        if (r == 0 || errnum == Z_BUF_ERROR) break;
+        if (errnum == Z_ERRNO)
+            sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path, strerror(errno));
+        else {
+            /* zlib prefixes the name it was opened with, "<fd:N>: ", which means nothing here */
+            const char *colon = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+            sg_set_error(SG_ERR_FORMAT, "%s: '%s': corrupt gzip data after %llu bytes: %s", fn, path,
+                         (unsigned long long)*pos, colon ? colon + 2 : msg);
+        }
+        return -1;
+    }
+    return (int64_t)got;
+}
+
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static gzFile open_gz(const char *fn, const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        sg_set_error(SG_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (e) {
+        close(fd);
+        sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path, strerror(e));
+        return NULL;
+    }
+    gzFile gz = gzdopen(fd, "rb");
+    if (!gz) {
+        close(fd);
+        sg_set_error(SG_ERR_MEM, "%s: cannot set up decompression of '%s'", fn, path);
+    }
+    return gz;
+}
+
+/* Whole-file read of an unsigned-byte IDX file with ndim dimensions. */
+static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
+    memset(out, 0, sizeof *out);
+    if (!sg__data_nonnull(path, fn, "path")) return SG_ERR_NULL;
+    gzFile gz = open_gz(fn, path);
+    if (!gz) return sg_last_status();
+
+    const uint64_t header = IDX_MAGIC_BYTES + (uint64_t)IDX_DIM_BYTES * (uint64_t)ndim;
+    uint8_t hdr[IDX_MAGIC_BYTES + IDX_DIM_BYTES * IDX_MAX_DIMS];
+    int status = SG_OK;
+    uint64_t pos = 0; /* uncompressed bytes consumed */
+    int64_t got = gz_read_n(gz, hdr, IDX_MAGIC_BYTES, &pos, fn, path);
+    if (got < 0) goto fail;
+    const uint32_t want_magic = (uint32_t)SG_IDX_TYPE_UBYTE << 8 | (uint32_t)ndim;
+    if (got < IDX_MAGIC_BYTES) {
+        status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': truncated header: expected %llu bytes, found %lld",
+                              fn, path, (unsigned long long)header, (long long)got);
+        goto fail;
+    }
+    if (be32(hdr) != want_magic) {
+        status = sg_set_error(SG_ERR_FORMAT,
+                              "%s: '%s': bad magic number 0x%08x (expected 0x%08x: unsigned bytes, %d "
+                              "dimension%s)",
+                              fn, path, be32(hdr), want_magic, ndim, ndim == 1 ? "" : "s");
+        goto fail;
+    }
+    int64_t more = gz_read_n(gz, hdr + IDX_MAGIC_BYTES, header - IDX_MAGIC_BYTES, &pos, fn, path);
+    if (more < 0) goto fail;
+    if ((uint64_t)more < header - IDX_MAGIC_BYTES) {
+        status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': truncated header: expected %llu bytes, found %lld",
+                              fn, path, (unsigned long long)header, (long long)(IDX_MAGIC_BYTES + more));
+        goto fail;
+    }
+    uint64_t payload = 1;
+    char dims_str[IDX_DIMS_BUF];
+    dims_str[0] = '\0';
+    for (int d = 0; d < ndim; d++) {
+        uint32_t s = be32(hdr + IDX_MAGIC_BYTES + IDX_DIM_BYTES * d);
+        out->dims[d] = s;
+        size_t l = strlen(dims_str);
+        snprintf(dims_str + l, sizeof dims_str - l, "%s%u", d ? "x" : "", s);
+        if (s == 0 && d > 0) {
+            status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': dimension %d has size 0", fn, path, d);
+            goto fail;
+        }
+        if (s != 0 && payload > IDX_MAX_PAYLOAD / s) {
+            status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': implausible sizes (over %llu bytes)", fn, path,
+                                  (unsigned long long)IDX_MAX_PAYLOAD);
+            goto fail;
+        }
+        payload *= s;
+    }
+
+    /* The buffer grows with the bytes that actually arrive, so a corrupt header claiming a huge
+     * payload costs a truncation error, not a huge allocation. */
+    uint64_t cap = payload < IDX_FIRST_ALLOC ? payload : IDX_FIRST_ALLOC, n = 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    while (buf) {
+        int64_t r = gz_read_n(gz, buf + n, cap - n, &pos, fn, path);
+        if (r < 0) {
+            free(buf);
+            goto fail;
+        }
+        n += (uint64_t)r;
+        if (n < cap || cap == payload) break;
+        uint64_t ncap = cap * 2 < payload ? cap * 2 : payload;
+        uint8_t *nb = realloc(buf, ncap);
+        if (!nb) free(buf);
+        buf = nb;
+        cap = ncap;
+    }
+    if (!buf) {
+        status = sg_set_error(SG_ERR_MEM, "%s: '%s': out of memory for %llu bytes", fn, path,
+                              (unsigned long long)payload);
+        goto fail;
+    }
+    if (n < payload) {
+        status = sg_set_error(SG_ERR_FORMAT,
+                              "%s: '%s': truncated: expected %llu bytes (%llu-byte header + %s payload), "
+                              "found %llu",
+                              fn, path, (unsigned long long)(header + payload), (unsigned long long)header,
+                              dims_str, (unsigned long long)(header + n));
+        free(buf);
+        goto fail;
+    }
+    uint8_t probe;
+    int64_t extra = gz_read_n(gz, &probe, 1, &pos, fn, path); /* also makes zlib check the gzip CRC */
+    int zerr = Z_OK;
+    if (extra == 0) gzerror(gz, &zerr);
+    if (extra == 0 && zerr == Z_BUF_ERROR) {
+        status = sg_set_error(SG_ERR_FORMAT,
+                              "%s: '%s': truncated gzip stream: the %llu payload bytes are complete but "
+                              "the stream ends early",
+                              fn, path, (unsigned long long)payload);
+        free(buf);
+        goto fail;
+    }
+    if (extra != 0) {
+        if (extra > 0)
+            status = sg_set_error(SG_ERR_FORMAT,
+                                  "%s: '%s': trailing data: expected %llu bytes (%llu-byte header + %s "
+                                  "payload), found more",
+                                  fn, path, (unsigned long long)(header + payload),
+                                  (unsigned long long)header, dims_str);
+        free(buf);
+        goto fail;
+    }
+    gzclose(gz);
+    out->data = buf;
+    out->n_data = payload;
+    return SG_OK;
+fail:
+    gzclose(gz);
+    return status != SG_OK ? status : sg_last_status();
+}
+
+/* ubyte (N, rows, cols) -> float32 (N, rows, cols), byte / 255 */
+sg_tensor *sg_idx_images(const char *path) {
+    static const char *fn = "sg_idx_images";
+    idx_raw raw;
+    if (idx_read(fn, path, SG_IDX_IMAGE_DIMS, &raw) != SG_OK) return NULL;
+    sg_tensor *t = sg_empty(SG_F32, SG_IDX_IMAGE_DIMS, raw.dims);
+    if (t && raw.n_data > 0) {
+        float *p = sg_data_f32(t);
+        if (p) {
+            for (uint64_t i = 0; i < raw.n_data; i++) p[i] = (float)raw.data[i] / IDX_PIXEL_MAX;
+            sg_mark_modified(t);
+        } else {
+            sg_tensor_free(t);
+            t = NULL;
+        }
+    }
+    free(raw.data);
+    return t;
+}
+
+/* ubyte (N) -> int64 (N) */
+int64_t *sg_idx_labels(const char *path, int64_t *n) {
+    static const char *fn = "sg_idx_labels";
+    if (!sg__data_nonnull(n, fn, "n")) return NULL;
+    *n = 0;
+    idx_raw raw;
+    if (idx_read(fn, path, SG_IDX_LABEL_DIMS, &raw) != SG_OK) return NULL;
+    int64_t *labels = malloc(raw.n_data ? raw.n_data * sizeof *labels : 1);
+    if (!labels) {
+        sg_set_error(SG_ERR_MEM, "%s: '%s': out of memory", fn, path);
+    } else {
+        for (uint64_t i = 0; i < raw.n_data; i++) labels[i] = raw.data[i];
+        *n = (int64_t)raw.n_data;
+    }
+    free(raw.data);
+    return labels;
+}
+
+void sg_idx_labels_free(int64_t *labels) { free(labels); }
+
+/* The first existing file among the MNIST spellings of <split>-<kind>; malloc'd path or NULL. */
+static char *mnist_find(const char *dir, const char *split, const char *kind, const char *idx) {
+    static const char *const patterns[] = {"%s-%s-%s-ubyte", "%s-%s-%s-ubyte.gz", "%s-%s.%s-ubyte",
+                                           "%s-%s.%s-ubyte.gz"};
+    enum { N_PATTERNS = sizeof patterns / sizeof patterns[0], NAME_MAX_ = 64 };
+    for (int i = 0; i < N_PATTERNS; i++) {
+        char name[NAME_MAX_];
+        snprintf(name, sizeof name, patterns[i], split, kind, idx);
+        char *p = sg__path_join("sg_mnist_load", dir, name);
+        if (!p) return NULL;
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) return p;
+        free(p);
+    }
+    sg_set_error(SG_ERR_IO, "sg_mnist_load: no %s file for split '%s' in '%s' (tried %s-%s-%s-ubyte[.gz] and "
+                 "%s-%s.%s-ubyte[.gz])", kind, split, dir, split, kind, idx, split, kind, idx);
+    return NULL;
+}
+
+int sg_mnist_load(const char *dir, const char *split, sg_mnist *out) {
+    static const char *fn = "sg_mnist_load";
+    if (!sg__data_nonnull(out, fn, "out")) return SG_ERR_NULL;
+    memset(out, 0, sizeof *out);
+    if (!sg__data_nonnull(dir, fn, "dir") || !sg__data_nonnull(split, fn, "split")) return SG_ERR_NULL;
+    if (strcmp(split, "train") != 0 && strcmp(split, "t10k") != 0)
+        return sg_set_error(SG_ERR_ARG, "%s: split must be \"train\" or \"t10k\", got \"%s\"", fn, split);
+    char *ipath = mnist_find(dir, split, "images", "idx3");
+    char *lpath = ipath ? mnist_find(dir, split, "labels", "idx1") : NULL;
+    sg_mnist m = {0};
+    int status = SG_OK;
+    if (!lpath) goto done;
+    m.images = sg_idx_images(ipath);
+    if (!m.images) goto done;
+    m.labels = sg_idx_labels(lpath, &m.n);
+    if (!m.labels) goto done;
+    if (sg_size(m.images, 0) != m.n) {
+        status = sg_set_error(SG_ERR_FORMAT, "%s: '%s' holds %lld images but '%s' holds %lld labels", fn,
+                              ipath, (long long)sg_size(m.images, 0), lpath, (long long)m.n);
+        goto done;
+    }
+    for (int64_t i = 0; i < m.n; i++)
+        if (m.labels[i] >= SG_MNIST_CLASSES) {
+            status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': label %lld at index %lld is outside 0..%d", fn,
+                                  lpath, (long long)m.labels[i], (long long)i, SG_MNIST_CLASSES - 1);
+            goto done;
+        }
+    m.rows = sg_size(m.images, 1);
+    m.cols = sg_size(m.images, 2);
+    *out = m;
+    free(ipath);
+    free(lpath);
+    return SG_OK;
+done:
+    if (status == SG_OK) status = sg_last_status();
+    sg_mnist_free(&m);
+    free(ipath);
+    free(lpath);
+    return status;
+}
+
+void sg_mnist_free(sg_mnist *m) {
+    if (!m) return;
+    sg_tensor_free(m->images);
+    sg_idx_labels_free(m->labels);
+    memset(m, 0, sizeof *m);
+}
