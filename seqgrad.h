@@ -12,5 +12,6 @@
 #include "nn/rnn.h"
 #include "optim/optim.h"
 #include "io/safetensors.h"
+#include "io/checkpoint.h"
 
 #endif
