@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +46,7 @@ enum {
 #define GEMM_TARGET_S 0.05       /* one timed sgemm sample lasts about this long (as torch_ref.py) */
 #define GEMM_TARGET_SMOKE_S 0.002
 #define KB_PER_MB 1024.0
+#define NOISY_OTHERS_PCT 10.0   /* other processes' CPU share above which timings are flagged */
 #define CHECK_RTOL 1e-3          /* loss agreement between implementations (f32, different orders) */
 /* targets from the task: onednn backend within 15% of the raw primitive; composed within 1.4x
  * of the onednn backend for training, 3x for batch-1 inference */
@@ -106,6 +108,7 @@ typedef struct {
     double step_mb;  /* RSS high-water of one steady-state step above the RSS just before it */
     double total_mb; /* RSS high-water of setup + warm-up above the RSS before setup */
     double steal_pct;
+    double others_pct; /* CPU time of other processes during the timed steps, % of all CPUs */
     double loss, dx_sq; /* first step's sum(output * R) and sum(dx * dx), for the cross-check */
     bool have_loss, have_dx;
 } result;
@@ -169,9 +172,11 @@ static void release_free_memory(void) { malloc_trim(0); }
 
 static double mb_above(long kb, long base_kb) { return kb < 0 || base_kb < 0 ? NAN : (double)(kb - base_kb) / KB_PER_MB; }
 
-/* (total, steal) jiffies of /proc/stat's cpu line: VM steal is a noise source */
+/* Jiffies of /proc/stat's cpu line (all CPUs) and this process's CPU time in jiffies. VM steal and
+ * other processes' CPU use are the noise sources: with 2 threads on 2 cores, one busy neighbour
+ * stalls every OpenMP barrier. */
 typedef struct {
-    double total, steal;
+    double total, busy, steal, self;
     bool ok;
 } cpu_stat;
 
@@ -185,7 +190,13 @@ static cpu_stat read_cpu_stat(void) {
     fclose(f);
     if (n != 8) return s;
     for (int i = 0; i < 8; i++) s.total += (double)v[i];
+    s.busy = s.total - (double)v[3] - (double)v[4]; /* minus idle and iowait */
     s.steal = (double)v[7];
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru)) return s;
+    double sec = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_sec +
+                 1e-6 * (double)ru.ru_stime.tv_usec;
+    s.self = sec * (double)sysconf(_SC_CLK_TCK);
     s.ok = true;
     return s;
 }
@@ -202,7 +213,7 @@ static void run_bench(const bench_ops *ops, void *ctx, const opts *o, double flo
     char err[NOTE_LEN] = "";
     double *ts = NULL;
     memset(res, 0, sizeof *res);
-    res->step_mb = res->total_mb = res->steal_pct = NAN;
+    res->step_mb = res->total_mb = res->steal_pct = res->others_pct = NAN;
     if (ops->prepare && ops->prepare(ctx, err, sizeof err)) goto fail;
     release_free_memory();
     bool mem = hwm_reset();
@@ -223,7 +234,11 @@ static void run_bench(const bench_ops *ops, void *ctx, const opts *o, double flo
         ts[i] = (now_s() - t0) * 1e3;
     }
     cpu_stat s1 = read_cpu_stat();
-    if (s0.ok && s1.ok && s1.total > s0.total) res->steal_pct = 100.0 * (s1.steal - s0.steal) / (s1.total - s0.total);
+    if (s0.ok && s1.ok && s1.total > s0.total) {
+        double dt = s1.total - s0.total, other = (s1.busy - s0.busy) - (s1.self - s0.self) - (s1.steal - s0.steal);
+        res->steal_pct = 100.0 * (s1.steal - s0.steal) / dt;
+        res->others_pct = fmax(0.0, 100.0 * other / dt);
+    }
     res->median_ms = median(ts, o->steps);
     res->min_ms = ts[0];
     res->max_ms = ts[o->steps - 1];
@@ -603,7 +618,7 @@ static char g_torch_version[64];
 /* One torch_ref.py process per workload and thread count: its ru_maxrss is then this workload's. */
 static void run_torch(const opts *o, const workload *w, int threads, result *res) {
     memset(res, 0, sizeof *res);
-    res->step_mb = res->total_mb = res->steal_pct = NAN;
+    res->step_mb = res->total_mb = res->steal_pct = res->others_pct = NAN;
     res->state = RES_NA;
     char tmp[] = "/tmp/bench_rnn_torch_XXXXXX";
     int fd = mkstemp(tmp);
@@ -661,6 +676,7 @@ static void print_result(const char *name, const result *r, double ceiling) {
     if (!isnan(r->step_mb)) printf("  step peak %.1f MB", r->step_mb);
     if (!isnan(r->total_mb)) printf("  %s %.1f MB", name[0] == 't' ? "maxrss-import" : "total", r->total_mb);
     if (!isnan(r->steal_pct)) printf("  steal %.1f%%", r->steal_pct);
+    if (!isnan(r->others_pct)) printf("  others %.0f%%", r->others_pct);
     if (r->have_loss) printf("  loss %.6e", r->loss);
     if (r->have_dx) printf("  sum(dx^2) %.6e", r->dx_sq);
     printf("\n");
@@ -770,6 +786,11 @@ static void print_summary(const row *rows, int nrows) {
     }
     printf("pk = RSS high-water of one steady-state step above the RSS just before it; tot = high-water of\n"
            "setup + warm-up above the RSS before setup; torch = its ru_maxrss after the run minus after import.\n");
+    for (int i = 0; i < nrows; i++)
+        for (int b = 0; b <= BK_RAW; b++)
+            if (rows[i].r[b].state == RES_OK && rows[i].r[b].others_pct > NOISY_OTHERS_PCT)
+                printf("WARNING: %s %d thr %s: other processes used %.0f%% of the CPUs while it was timed: unreliable\n",
+                       rows[i].w.id, rows[i].threads, BK_NAME[b], rows[i].r[b].others_pct);
 }
 
 /* ---- JSON ---- */
@@ -808,6 +829,7 @@ static void json_result(FILE *f, const char *name, const result *r, double ceili
         json_num(f, "step_peak_mb", r->step_mb, true);
         json_num(f, "total_mb", r->total_mb, true);
         json_num(f, "steal_pct", r->steal_pct, true);
+        json_num(f, "others_busy_pct", r->others_pct, true);
         json_num(f, "loss", r->have_loss ? r->loss : NAN, true);
         json_num(f, "dx_sq", r->have_dx ? r->dx_sq : NAN, false);
     }
