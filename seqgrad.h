@@ -12,6 +12,7 @@
 #include "nn/rnn.h"
 #include "optim/optim.h"
 #include "io/safetensors.h"
+#include "io/checkpoint.h"
 #include "io/idx.h"
 #include "io/text.h"
 #include "io/csv.h"
