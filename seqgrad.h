@@ -10,6 +10,7 @@
 #include "nn/model.h"
 #include "nn/layers.h"
 #include "nn/rnn.h"
+#include "ops/rnn_fused.h"
 #include "optim/optim.h"
 #include "io/safetensors.h"
 #include "io/checkpoint.h"
