@@ -96,7 +96,8 @@ static int check_args(const sg_rnn_config *cfg, sg_tensor *x, sg_tensor *h0, sg_
 typedef struct {
     sg__rnn_prim *prim;
     sg_fused_wcache *wc;
-    void *ws;                  /* forward workspace, read by backward */
+    void *ws;                  /* forward workspace, read by backward (from the storage cache) */
+    size_t ws_cap;
     sg_tensor *x, *h0, *c0;    /* the contiguous data the forward read (references) */
     sg_rnn_config cfg;
     sg_fused_dir_params p[MAX_DIRS]; /* borrowed: they are node inputs */
@@ -108,7 +109,7 @@ static void ctx_free(void *v) {
     if (!c) return;
     sg__rnn_prim_unref(c->prim);
     sg_fused_wcache_release(c->wc);
-    free(c->ws);
+    sg__pool_free(c->ws, c->ws_cap);
     sg__unref(c->x);
     sg__unref(c->h0);
     sg__unref(c->c0);
@@ -144,9 +145,13 @@ static int fused_bw(sg_node *n, const sg_tensor *gout) {
     sg_tensor *dh = sg__alloc(SG_F32, 3, (int64_t[]){k->dirs, k->B, k->P}, false);
     sg_tensor *dc = lstm ? sg__alloc(SG_F32, 3, (int64_t[]){k->dirs, k->B, k->H}, false) : NULL;
     int rc = (dx && dh && (dc || !lstm)) ? SG_OK : SG_ERR_MEM;
-    for (int w = 0; w < SG__W_COUNT && !rc; w++) /* oneDNN accumulates into these: start from zero */
-        if (pr->has_w[w] && !(b.diff_w[w] = sg__dnnl_alloc(dnnl_memory_desc_get_size(&pr->diff_md[w]), true)))
-            rc = sg_set_error(SG_ERR_MEM, "sg_rnn_fused_layer: out of memory (weight gradients)");
+    size_t dw_cap[SG__W_COUNT] = {0};
+    for (int w = 0; w < SG__W_COUNT && !rc; w++) { /* oneDNN accumulates into these: start from zero */
+        if (!pr->has_w[w]) continue;
+        b.diff_w[w] = sg__pool_alloc(dnnl_memory_desc_get_size(&pr->diff_md[w]), &dw_cap[w]);
+        if (b.diff_w[w]) memset(b.diff_w[w], 0, dw_cap[w]);
+        else rc = sg_set_error(SG_ERR_MEM, "sg_rnn_fused_layer: out of memory (weight gradients)");
+    }
     if (!rc) rc = sg__wcache_get(c->wc, pr, SG__SLOT_BWD, &c->cfg, c->p, b.w);
     if (!rc) {
         b.diff_data[SG__D_SRC_LAYER] = sg__ptr(dx);
@@ -161,7 +166,7 @@ static int fused_bw(sg_node *n, const sg_tensor *gout) {
     sg__unref(dx);
     sg__unref(dh);
     sg__unref(dc);
-    for (int w = 0; w < SG__W_COUNT; w++) free(b.diff_w[w]);
+    for (int w = 0; w < SG__W_COUNT; w++) sg__pool_free(b.diff_w[w], dw_cap[w]);
     return rc;
 }
 
@@ -226,7 +231,7 @@ sg_tensor *sg_rnn_fused_layer(const sg_rnn_config *cfg, sg_tensor *x, sg_tensor 
         c->c0 = lstm ? contig_or_zeros(c0, 3, (int64_t[]){dirs, key.B, H}) : NULL;
         int64_t total = key.T * key.B * dirs * P + dirs * key.B * P + (lstm ? dirs * key.B * H : 0);
         out = sg__out(SG_F32, 1, &total, false);
-        if (train) c->ws = sg__dnnl_alloc(c->prim->ws_bytes, false);
+        if (train) c->ws = sg__pool_alloc(c->prim->ws_bytes, &c->ws_cap); /* reused step to step */
         if (!c->x || !c->h0 || (lstm && !c->c0) || !out || (train && !c->ws))
             rc = sg_has_error() ? sg_last_status() : sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
     }
