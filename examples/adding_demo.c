@@ -161,7 +161,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
-    opts_t op = {.T = 30, .B = 64, .H = 32, .steps = 1000, .lr = 1e-2, .seed = 1, .threads = 2};
+    opts_t op = {.T = 30, .B = 64, .H = 32, .steps = 1000, .lr = 1e-2, .seed = 1, .threads = 1}; /* tiny model: 1 thread is fastest */
     static const struct option lo[] = {{"steps", 1, 0, 's'}, {"T", 1, 0, 'T'},    {"batch", 1, 0, 'b'},
                                        {"hidden", 1, 0, 'H'}, {"lr", 1, 0, 'l'},  {"seed", 1, 0, 'r'},
                                        {"threads", 1, 0, 'j'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
