@@ -16,5 +16,6 @@
 #include "io/text.h"
 #include "io/csv.h"
 #include "io/batch.h"
+#include "io/checkpoint.h"
 
 #endif

@@ -209,6 +209,11 @@ int sg_optim_set_lr(sg_optim *o, double lr) {
 double sg_optim_lr(const sg_optim *o) { return o ? o->cfg.lr : 0; }
 int64_t sg_optim_steps(const sg_optim *o) { return o ? o->steps : 0; }
 const sg_optim_config *sg_optim_get_config(const sg_optim *o) { return o ? &o->cfg : NULL; }
+sg_model *sg_optim_model(const sg_optim *o) { return o ? o->m : NULL; }
+
+static const char *const KIND_NAMES[] = {"sgd", "adam", "adamw", "rmsprop"};
+_Static_assert(sizeof KIND_NAMES / sizeof *KIND_NAMES == SG_OPT_COUNT, "one name per optimizer kind");
+const char *sg_opt_kind_name(sg_opt_kind k) { return (unsigned)k < SG_OPT_COUNT ? KIND_NAMES[k] : NULL; }
 int sg_optim_state_count(const sg_optim *o) { return o ? o->nstate : 0; }
 const char *sg_optim_state_name(const sg_optim *o, int i) { return (o && i >= 0 && i < o->nstate) ? o->state_name[i] : NULL; }
 sg_tensor *sg_optim_state(const sg_optim *o, int i) { return (o && i >= 0 && i < o->nstate) ? o->state[i] : NULL; }
@@ -282,17 +287,36 @@ int sg_clip_grad_value(sg_model *m, double clip) {
 
 /* ---- schedules ---- */
 
+static double sched_error(sg_status st, const char *msg, double v) {
+    sg_set_error(st, "sg_lr_at: %s (got %g)", msg, v);
+    return NAN;
+}
+
 double sg_lr_at(const sg_lr_schedule *s, double base_lr, int64_t step) {
-    if (!s || step < 0) return base_lr;
-    if (s->warmup_steps > 0 && step < s->warmup_steps)
-        return base_lr * (double)(step + 1) / (double)s->warmup_steps;
-    int64_t k = step - (s->warmup_steps > 0 ? s->warmup_steps : 0);
+    if (!s) return sched_error(SG_ERR_NULL, "argument 's' is NULL", 0);
+    if (step < 0) return sched_error(SG_ERR_ARG, "step must be >= 0", (double)step);
+    if (!isfinite(base_lr) || base_lr < 0) return sched_error(SG_ERR_ARG, "base_lr must be finite and >= 0", base_lr);
+    if (s->warmup_steps < 0) return sched_error(SG_ERR_ARG, "warmup_steps must be >= 0", (double)s->warmup_steps);
     switch (s->kind) {
+    case SG_SCHED_CONSTANT: break;
     case SG_SCHED_STEP:
-        return s->step_size > 0 ? base_lr * pow(s->gamma, (double)(k / s->step_size)) : base_lr;
+        if (s->step_size < 1) return sched_error(SG_ERR_ARG, "STEP needs step_size >= 1", (double)s->step_size);
+        if (!isfinite(s->gamma) || s->gamma < 0) return sched_error(SG_ERR_ARG, "STEP needs a finite gamma >= 0", s->gamma);
+        break;
+    case SG_SCHED_COSINE:
+        if (s->total_steps <= s->warmup_steps)
+            return sched_error(SG_ERR_ARG, "COSINE needs total_steps > warmup_steps", (double)s->total_steps);
+        if (!isfinite(s->min_lr) || s->min_lr < 0) return sched_error(SG_ERR_ARG, "COSINE needs a finite min_lr >= 0", s->min_lr);
+        break;
+    default: return sched_error(SG_ERR_ARG, "invalid schedule kind", (double)s->kind);
+    }
+    if (step < s->warmup_steps) return base_lr * (double)(step + 1) / (double)s->warmup_steps;
+    int64_t k = step - s->warmup_steps;
+    switch (s->kind) {
+    case SG_SCHED_STEP: return base_lr * pow(s->gamma, (double)(k / s->step_size));
     case SG_SCHED_COSINE: {
-        int64_t total = s->total_steps - (s->warmup_steps > 0 ? s->warmup_steps : 0);
-        if (total <= 0 || k >= total) return s->min_lr;
+        int64_t total = s->total_steps - s->warmup_steps;
+        if (k >= total) return s->min_lr;
         return s->min_lr + 0.5 * (base_lr - s->min_lr) * (1 + cos(M_PI * (double)k / (double)total));
     }
     default: return base_lr;

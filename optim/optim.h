@@ -40,6 +40,10 @@ int sg_optim_set_lr(sg_optim *o, double lr);
 double sg_optim_lr(const sg_optim *o);
 int64_t sg_optim_steps(const sg_optim *o);
 const sg_optim_config *sg_optim_get_config(const sg_optim *o);
+/* The model this optimizer updates (borrowed), or NULL for NULL o. */
+sg_model *sg_optim_model(const sg_optim *o);
+/* "sgd", "adam", "adamw", "rmsprop" (the names checkpoints store), or NULL for an invalid kind. */
+const char *sg_opt_kind_name(sg_opt_kind k);
 
 /* State for checkpoints: named flat buffers ("exp_avg", "exp_avg_sq", "momentum_buffer",
  * "square_avg", "grad_avg"), each a 1-D tensor over the whole block (borrowed), and the step count.
@@ -56,14 +60,30 @@ double sg_clip_grad_norm(sg_model *m, double max_norm);
 /* Clamps every gradient element to [-clip, clip]. */
 int sg_clip_grad_value(sg_model *m, double clip);
 
-/* Learning-rate schedules: lr at a given step (0-based) from the base lr. */
-typedef enum { SG_SCHED_CONSTANT = 0, SG_SCHED_STEP, SG_SCHED_COSINE } sg_sched_kind;
+/* Learning-rate schedules: the lr to use for optimizer step `step` (0-based) from base_lr, with
+ * W = warmup_steps and k = step - W:
+ *   step < W     base_lr * (step + 1) / W           linear warm-up, reaching base_lr at step W-1
+ *   CONSTANT     base_lr
+ *   STEP         base_lr * gamma^floor(k / step_size)
+ *   COSINE       min_lr + (base_lr - min_lr) * (1 + cos(pi * k / K)) / 2 for k < K = total_steps - W,
+ *                min_lr for k >= K (stays there)
+ * PyTorch equivalents (tests/test_optim.c checks them against torch's own values), with lr read
+ * before each scheduler.step():
+ *   warm-up      LinearLR(start_factor=1/W, end_factor=1, total_iters=W-1)
+ *   STEP         StepLR(step_size, gamma)
+ *   COSINE       CosineAnnealingLR(T_max=K, eta_min=min_lr) for step <= total_steps; torch's is
+ *                periodic and rises again after T_max, sg_lr_at holds min_lr
+ *   warm-up then STEP/COSINE: SequentialLR([warm-up, StepLR/CosineAnnealingLR], milestones=[W])
+ * Invalid input returns NaN with SG_ERR_ARG (NULL s: SG_ERR_NULL): step < 0, base_lr not finite or
+ * < 0, warmup_steps < 0, unknown kind, STEP with step_size < 1 or gamma not finite or < 0, COSINE
+ * with total_steps <= warmup_steps or min_lr not finite or < 0. */
+typedef enum { SG_SCHED_CONSTANT = 0, SG_SCHED_STEP, SG_SCHED_COSINE, SG_SCHED_COUNT } sg_sched_kind;
 typedef struct {
     sg_sched_kind kind;
-    int64_t warmup_steps; /* linear warm-up from lr/warmup to lr over these steps (0: none) */
+    int64_t warmup_steps; /* W >= 0; 0: no warm-up */
     int64_t step_size;    /* STEP: multiply by gamma every step_size steps */
     double gamma;
-    int64_t total_steps;  /* COSINE: decay to min_lr at total_steps (after warm-up) */
+    int64_t total_steps;  /* COSINE: reach min_lr at total_steps (counted from step 0, warm-up included) */
     double min_lr;
 } sg_lr_schedule;
 double sg_lr_at(const sg_lr_schedule *s, double base_lr, int64_t step);

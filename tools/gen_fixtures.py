@@ -11,7 +11,21 @@ with respect to every parameter ("grad.<name>"), x ("grad.x"), h0 and c0.
 Inputs and weights are rounded to float32 values, then everything is computed in float64, so a
 seqgrad float64 run must match to ~1e-12 and a float32 run to ~1e-5.
 The configuration is in the safetensors metadata (string values).
+
+Training fixtures (write_optim_fixtures, write_checkpoint_fixtures; own generators, so the fixtures
+above do not change when these are added to or edited):
+  optim_<case>   a tiny LSTM(3,4) + Linear(4,1) regression in float64 trained N_OPT_STEPS steps by one
+                 torch.optim configuration (optionally with clip_grad_norm_): initial parameters under
+                 state_dict names, x, target, "loss" (before each step), "grad_norm" (clip cases),
+                 the parameters after step k as "step<k>.<name>", and torch's optimizer state after
+                 the last step as "state.<key>.<name>" (optimizer.state[p][key], "step" left out).
+  optim_sched    learning rates of torch's StepLR, CosineAnnealingLR, LinearLR and SequentialLR
+                 (warm-up then decay) per step, to pin sg_lr_at.
+  ckpt_torch_lstm     the float32 state_dict of a torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True),
+                      exactly as a PyTorch user would save it (nothing else in the file);
+  ckpt_torch_lstm_io  an input x for it and the module's output, h_n, c_n (float64 reference).
 """
+import copy
 import os
 import sys
 
@@ -155,6 +169,140 @@ def cell_case(name, cell, D, H, B, gen):
     st.save(os.path.join(OUT, name + ".safetensors"), t, {k: str(v) for k, v in meta.items()})
 
 
+# ---- optimizers, schedules, checkpoints ----
+
+N_OPT_STEPS = 5
+OPT_D, OPT_H, OPT_T, OPT_B = 3, 4, 5, 2
+# name, torch.optim class, keyword arguments, clip_grad_norm_ max_norm (None: no clipping)
+OPTIM_CASES = [
+    ("sgd", "SGD", dict(lr=0.1), None),
+    ("sgd_momentum_damp", "SGD", dict(lr=0.1, momentum=0.9, dampening=0.25), None),
+    ("sgd_nesterov_wd", "SGD", dict(lr=0.05, momentum=0.8, nesterov=True, weight_decay=0.01), None),
+    ("adam", "Adam", dict(lr=0.01), None),
+    ("adam_wd", "Adam", dict(lr=0.02, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.05), None),
+    ("adamw", "AdamW", dict(lr=0.01, weight_decay=0.1), None),
+    ("rmsprop", "RMSprop", dict(lr=0.01), None),
+    ("rmsprop_centered_momentum", "RMSprop",
+     dict(lr=0.005, alpha=0.9, eps=1e-6, momentum=0.5, centered=True, weight_decay=0.02), None),
+    ("sgd_momentum_clip", "SGD", dict(lr=0.1, momentum=0.9), 0.1),
+    ("adamw_clip", "AdamW", dict(lr=0.01, weight_decay=0.1), 0.35),  # clips steps 1-2 only
+]
+
+
+class OptNet(torch.nn.Module):
+    """x (T, B, D) -> LSTM -> Linear(H, 1) -> (T, B, 1)"""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(OPT_D, OPT_H)
+        self.fc = torch.nn.Linear(OPT_H, 1)
+
+    def forward(self, x):
+        return self.fc(self.lstm(x)[0])
+
+
+def optim_case(name, cls, kw, max_norm, gen):
+    net = OptNet().double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(f32(torch.empty_like(p).uniform_(-0.6, 0.6, generator=gen)))
+    x = f32(torch.randn(OPT_T, OPT_B, OPT_D, generator=gen))
+    target = f32(torch.randn(OPT_T, OPT_B, 1, generator=gen))
+    t = {n: p.detach().clone().numpy() for n, p in net.named_parameters()}
+    t["x"] = x.numpy()
+    t["target"] = target.numpy()
+    opt = getattr(torch.optim, cls)(net.parameters(), **kw)
+    losses, norms = [], []
+    for k in range(1, N_OPT_STEPS + 1):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(x), target)
+        loss.backward()
+        losses.append(loss.item())
+        if max_norm is not None:
+            norms.append(torch.nn.utils.clip_grad_norm_(net.parameters(), max_norm).item())
+        opt.step()
+        for n, p in net.named_parameters():
+            t["step%d.%s" % (k, n)] = p.detach().clone().numpy()
+    for n, p in net.named_parameters():  # torch's optimizer state after the last step
+        for key, v in opt.state[p].items():
+            if key != "step" and v is not None:  # plain SGD keeps momentum_buffer None
+                t["state.%s.%s" % (key, n)] = v.detach().clone().numpy()
+    t["loss"] = np.asarray(losses)
+    if max_norm is not None:
+        t["grad_norm"] = np.asarray(norms)
+        assert any(v > max_norm for v in norms), name + ": max_norm never clips"
+    meta = dict(kind=cls, steps=N_OPT_STEPS, torch=torch.__version__)
+    meta.update({k: (repr(v) if not isinstance(v, tuple) else ",".join(map(repr, v))) for k, v in kw.items()})
+    if max_norm is not None:
+        meta["clip_grad_norm"] = repr(max_norm)
+    st.save(os.path.join(OUT, "optim_" + name + ".safetensors"), t, {k: str(v) for k, v in meta.items()})
+
+
+SCHED_BASE_LR, SCHED_STEPS = 0.1, 14
+
+
+def lr_trace(make):
+    """lr used by each of SCHED_STEPS optimizer steps under the scheduler make(opt)."""
+    p = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = torch.optim.SGD([p], lr=SCHED_BASE_LR)
+    sched = make(opt)
+    out = []
+    for _ in range(SCHED_STEPS):
+        out.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return np.asarray(out)
+
+
+def sched_fixture():
+    S = torch.optim.lr_scheduler
+    W, TOTAL, STEP, GAMMA, MIN_LR = 4, 12, 3, 0.5, 0.001
+    warm = lambda o: S.LinearLR(o, start_factor=1.0 / W, end_factor=1.0, total_iters=W - 1)  # noqa: E731
+    t = {
+        "step": lr_trace(lambda o: S.StepLR(o, step_size=STEP, gamma=GAMMA)),
+        "cosine": lr_trace(lambda o: S.CosineAnnealingLR(o, T_max=TOTAL, eta_min=MIN_LR)),
+        "warmup": lr_trace(warm),
+        "warmup_cosine": lr_trace(lambda o: S.SequentialLR(
+            o, [warm(o), S.CosineAnnealingLR(o, T_max=TOTAL - W, eta_min=MIN_LR)], milestones=[W])),
+        "warmup_step": lr_trace(lambda o: S.SequentialLR(
+            o, [warm(o), S.StepLR(o, step_size=STEP, gamma=GAMMA)], milestones=[W])),
+    }
+    meta = dict(base_lr=SCHED_BASE_LR, warmup=W, total_steps=TOTAL, step_size=STEP, gamma=GAMMA, min_lr=MIN_LR,
+                torch=torch.__version__)
+    st.save(os.path.join(OUT, "optim_sched.safetensors"), t, {k: str(v) for k, v in meta.items()})
+
+
+def write_optim_fixtures():
+    gen = torch.Generator().manual_seed(20261125)
+    for c in OPTIM_CASES:
+        optim_case(*c, gen)
+    import warnings
+    with warnings.catch_warnings():  # SequentialLR calls scheduler.step(0): a deprecation warning
+        warnings.simplefilter("ignore")
+        sched_fixture()
+    return len(OPTIM_CASES) + 1
+
+
+CKPT_D, CKPT_H, CKPT_L, CKPT_T, CKPT_B = 4, 3, 2, 5, 2
+
+
+def write_checkpoint_fixtures():
+    gen = torch.Generator().manual_seed(20261126)
+    mod = torch.nn.LSTM(CKPT_D, CKPT_H, num_layers=CKPT_L, bidirectional=True)  # float32, as users save it
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.copy_(torch.empty_like(p).uniform_(-0.6, 0.6, generator=gen))
+    x = torch.randn(CKPT_T, CKPT_B, CKPT_D, generator=gen)
+    with torch.no_grad():
+        out, (hn, cn) = copy.deepcopy(mod).double()(x.double())
+    meta = dict(input_size=CKPT_D, hidden_size=CKPT_H, num_layers=CKPT_L, bidirectional=1, torch=torch.__version__)
+    st.save(os.path.join(OUT, "ckpt_torch_lstm.safetensors"), mod.state_dict())
+    st.save(os.path.join(OUT, "ckpt_torch_lstm_io.safetensors"),
+            {"x": x, "output": out.numpy(), "h_n": hn.numpy(), "c_n": cn.numpy()},
+            {k: str(v) for k, v in meta.items()})
+    return 2
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     gen = torch.Generator().manual_seed(20261124)
@@ -162,7 +310,8 @@ def main():
         rnn_case(*c, gen)
     for c in CELL_CASES:
         cell_case(*c, gen)
-    print("wrote %d fixtures to %s" % (len(RNN_CASES) + len(CELL_CASES), os.path.normpath(OUT)))
+    n_train = write_optim_fixtures() + write_checkpoint_fixtures()
+    print("wrote %d fixtures to %s" % (len(RNN_CASES) + len(CELL_CASES) + n_train, os.path.normpath(OUT)))
 
 
 if __name__ == "__main__":
