@@ -10,12 +10,13 @@
 #include "nn/model.h"
 #include "nn/layers.h"
 #include "nn/rnn.h"
+#include "ops/rnn_fused.h"
 #include "optim/optim.h"
 #include "io/safetensors.h"
+#include "io/checkpoint.h"
 #include "io/idx.h"
 #include "io/text.h"
 #include "io/csv.h"
 #include "io/batch.h"
-#include "io/checkpoint.h"
 
 #endif

@@ -6,17 +6,20 @@
 #include <string.h>
 
 #include "../autograd/node.h"
+#include "../ops/rnn_fused.h"
 #include "layers.h"
 #include "rnn_impl.h"
 
-enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64 };
+enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64, WHY_BUF = 160 };
 
 struct sg_rnn {
     sg_model *m;
     sg_rnn_config cfg;
     int L, dirs;
     sg__cell_params *p; /* [L * dirs], index 2*l + d */
+    sg_fused_wcache **wc; /* [L]: the fused op's weight cache per layer, made on first use */
     char prefix[NAME_BUF * 2];
+    char last_why[WHY_BUF]; /* last fallback reason logged under SEQGRAD_DEBUG */
 };
 
 /* ---- backend choice ---- */
@@ -58,7 +61,7 @@ sg_backend sg_rnn_default_backend(void) {
 }
 
 int sg_rnn_set_default_backend(sg_backend b) {
-    if (b != SG_BACKEND_AUTO && b != SG_BACKEND_COMPOSED && b != SG_BACKEND_ONEDNN)
+    if (b != SG_BACKEND_DEFAULT && b != SG_BACKEND_AUTO && b != SG_BACKEND_COMPOSED && b != SG_BACKEND_ONEDNN)
         return sg_set_error(SG_ERR_ARG, "sg_rnn_set_default_backend: invalid backend %d", (int)b);
     g_default = b;
     return SG_OK;
@@ -68,6 +71,8 @@ int sg_rnn_set_default_backend(sg_backend b) {
 
 static void rnn_free(void *obj) {
     sg_rnn *r = obj;
+    for (int l = 0; r->wc && l < r->L; l++) sg_fused_wcache_release(r->wc[l]);
+    free(r->wc);
     free(r->p);
     free(r);
 }
@@ -101,7 +106,10 @@ sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg) {
     r->dirs = cfg->bidirectional ? MAX_DIRS : 1;
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix ? prefix : "");
     r->p = calloc((size_t)(r->L * r->dirs), sizeof *r->p);
-    if (!r->p) {
+    r->wc = calloc((size_t)r->L, sizeof *r->wc);
+    if (!r->p || !r->wc) {
+        free(r->p);
+        free(r->wc);
         free(r);
         sg_set_error(SG_ERR_MEM, "sg_rnn_new: out of memory");
         return NULL;
@@ -235,6 +243,109 @@ static int run_direction(const sg_rnn *r, int l, int d, sg_tensor *inp, sg_tenso
     return rc;
 }
 
+/* The whole stack as the composed graph (the definition). inp (T,B,D) time-major. */
+static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *masks, sg_tensor *h0, sg_tensor *c0,
+                            sg_tensor **output, sg_tensor **h_n, sg_tensor **c_n) {
+    const sg_rnn_config *cfg = &r->cfg;
+    sg_dtype dt = sg_model_dtype(r->m);
+    bool lstm = cfg->cell == SG_CELL_LSTM;
+    int64_t B = inp->shape[1], H = cfg->hidden_size, P = cfg->proj_size ? cfg->proj_size : H;
+    int nst = r->L * r->dirs;
+    sg_tensor *hs[STATES_ON_STACK] = {0}, *cs[STATES_ON_STACK] = {0};
+    sg_tensor **hn = nst <= STATES_ON_STACK ? hs : calloc((size_t)nst, sizeof *hn);
+    sg_tensor **cn = nst <= STATES_ON_STACK ? cs : calloc((size_t)nst, sizeof *cn);
+    int rc = (hn && cn) ? SG_OK : sg_set_error(SG_ERR_MEM, "sg_rnn_forward: out of memory");
+    sg_tensor *zh = NULL, *zc = NULL;
+    if (!rc && !h0) zh = sg__out(dt, 2, (int64_t[]){B, P}, true);
+    if (!rc && lstm && !c0) zc = sg__out(dt, 2, (int64_t[]){B, H}, true);
+
+    for (int l = 0; l < r->L && !rc; l++) {
+        sg_tensor *dir_out[MAX_DIRS] = {0};
+        for (int d = 0; d < r->dirs && !rc; d++) {
+            int k = l * r->dirs + d;
+            sg_tensor *h = h0 ? state_at(h0, k) : zh;
+            sg_tensor *c = lstm ? (c0 ? state_at(c0, k) : zc) : NULL;
+            rc = run_direction(r, l, d, inp, h, c, masks, &dir_out[d], &hn[k], &cn[k]);
+        }
+        if (rc) break;
+        inp = r->dirs == 2 ? sg_concat(2, dir_out, 2) : dir_out[0];
+        if (l + 1 < r->L && cfg->dropout > 0) inp = sg_model_dropout(r->m, inp, cfg->dropout);
+        if (!inp) rc = sg_last_status();
+    }
+    if (!rc) {
+        *output = inp;
+        *h_n = sg_stack(nst, hn, 0);
+        *c_n = lstm ? sg_stack(nst, cn, 0) : NULL;
+        if (!*h_n || (lstm && !*c_n)) rc = sg_last_status();
+    }
+    if (hn != hs) free(hn);
+    if (cn != cs) free(cn);
+    return rc;
+}
+
+static sg_tensor *opt_param(const sg_rnn *r, int i) { return i >= 0 ? sg_model_param(r->m, i) : NULL; }
+
+/* The whole stack as one fused op per layer, chained like the composed layers (PyTorch stacking:
+ * layer l+1 reads layer l's dirs*P channels). inp (T,B,D) time-major. */
+static int forward_fused(sg_rnn *r, sg_tensor *inp, sg_tensor *h0, sg_tensor *c0, sg_tensor **output, sg_tensor **h_n,
+                         sg_tensor **c_n) {
+    const sg_rnn_config *cfg = &r->cfg;
+    bool lstm = cfg->cell == SG_CELL_LSTM;
+    int64_t T = inp->shape[0], B = inp->shape[1], H = cfg->hidden_size, P = cfg->proj_size ? cfg->proj_size : H;
+    int64_t dirs = r->dirs, n_out = T * B * dirs * P, n_h = dirs * B * P, n_c = dirs * B * H;
+    sg_tensor *hs[STATES_ON_STACK] = {0}, *cs[STATES_ON_STACK] = {0};
+    sg_tensor **hl = r->L <= STATES_ON_STACK ? hs : calloc((size_t)r->L, sizeof *hl);
+    sg_tensor **cl = r->L <= STATES_ON_STACK ? cs : calloc((size_t)r->L, sizeof *cl);
+    int rc = (hl && cl) ? SG_OK : sg_set_error(SG_ERR_MEM, "sg_rnn_forward: out of memory");
+    for (int l = 0; l < r->L && !rc; l++) {
+        if (!r->wc[l] && !(r->wc[l] = sg_fused_wcache_new())) {
+            rc = sg_last_status();
+            break;
+        }
+        sg_fused_dir_params p[MAX_DIRS] = {0};
+        for (int d = 0; d < r->dirs; d++) {
+            const sg__cell_params *q = cell_params(r, l, d);
+            p[d] = (sg_fused_dir_params){opt_param(r, q->w_ih), opt_param(r, q->w_hh), opt_param(r, q->b_ih),
+                                         opt_param(r, q->b_hh), opt_param(r, q->w_hr), opt_param(r, q->w_ci),
+                                         opt_param(r, q->w_cf), opt_param(r, q->w_co)};
+        }
+        sg_tensor *h = h0 ? sg_narrow(h0, 0, l * dirs, dirs) : NULL;
+        sg_tensor *c = c0 ? sg_narrow(c0, 0, l * dirs, dirs) : NULL;
+        sg_tensor *packed = sg_rnn_fused_layer(cfg, inp, h, c, p, r->wc[l]);
+        inp = sg_reshape(sg_narrow(packed, 0, 0, n_out), 3, (int64_t[]){T, B, dirs * P});
+        hl[l] = sg_reshape(sg_narrow(packed, 0, n_out, n_h), 3, (int64_t[]){dirs, B, P});
+        if (lstm) cl[l] = sg_reshape(sg_narrow(packed, 0, n_out + n_h, n_c), 3, (int64_t[]){dirs, B, H});
+        if (inp && l + 1 < r->L && cfg->dropout > 0) inp = sg_model_dropout(r->m, inp, cfg->dropout); /* eval: identity */
+        if (!inp || !hl[l] || (lstm && !cl[l])) rc = sg_last_status();
+    }
+    if (!rc) {
+        *output = inp;
+        *h_n = r->L == 1 ? hl[0] : sg_concat(r->L, hl, 0);
+        *c_n = !lstm ? NULL : r->L == 1 ? cl[0] : sg_concat(r->L, cl, 0);
+        if (!*h_n || (lstm && !*c_n)) rc = sg_last_status();
+    }
+    if (hl != hs) free(hl);
+    if (cl != cs) free(cl);
+    return rc;
+}
+
+/* Which implementation runs this call: 1 fused, 0 composed, or a negative status when the onednn
+ * backend was asked for where it cannot serve. */
+static int choose_fused(sg_rnn *r, sg_dtype dt, bool ragged) {
+    sg_backend b = r->cfg.backend != SG_BACKEND_DEFAULT ? r->cfg.backend : sg_rnn_default_backend();
+    if (b == SG_BACKEND_COMPOSED) return 0;
+    char why[WHY_BUF];
+    if (sg_fused_can_serve(&r->cfg, dt, ragged, sg_model_is_training(r->m), why, sizeof why)) return 1;
+    if (b == SG_BACKEND_ONEDNN)
+        return sg_set_error(SG_ERR_UNSUPPORTED, "sg_rnn_forward: layer '%s' cannot use the onednn backend: %s", r->prefix, why);
+    const char *dbg = getenv("SEQGRAD_DEBUG");
+    if (dbg && dbg[0] && strcmp(why, r->last_why)) { /* once per layer and reason */
+        fprintf(stderr, "seqgrad: layer '%s' uses composed: %s\n", r->prefix, why);
+        snprintf(r->last_why, sizeof r->last_why, "%s", why);
+    }
+    return 0;
+}
+
 int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h0, sg_tensor *c0, sg_rnn_out *out) {
     const char *fn = "sg_rnn_forward";
     if (!out) return sg_set_error(SG_ERR_NULL, "%s: argument 'out' is NULL", fn);
@@ -263,37 +374,16 @@ int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h
 
     sg_tensor **masks;
     if (make_masks(dt, T, B, lengths, &masks)) return sg_last_status();
-    sg_tensor *hs[STATES_ON_STACK] = {0}, *cs[STATES_ON_STACK] = {0};
-    sg_tensor **hn = nst <= STATES_ON_STACK ? hs : calloc((size_t)nst, sizeof *hn);
-    sg_tensor **cn = nst <= STATES_ON_STACK ? cs : calloc((size_t)nst, sizeof *cn);
-    int rc = (hn && cn) ? SG_OK : sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
-    sg_tensor *zh = NULL, *zc = NULL;
-    if (!rc && !h0) zh = sg__out(dt, 2, (int64_t[]){B, P}, true);
-    if (!rc && lstm && !c0) zc = sg__out(dt, 2, (int64_t[]){B, H}, true);
-
-    sg_tensor *inp = xs;
-    for (int l = 0; l < r->L && !rc; l++) {
-        sg_tensor *dir_out[MAX_DIRS] = {0};
-        for (int d = 0; d < r->dirs && !rc; d++) {
-            int k = l * r->dirs + d;
-            sg_tensor *h = h0 ? state_at(h0, k) : zh;
-            sg_tensor *c = lstm ? (c0 ? state_at(c0, k) : zc) : NULL;
-            rc = run_direction(r, l, d, inp, h, c, masks, &dir_out[d], &hn[k], &cn[k]);
-        }
-        if (rc) break;
-        inp = r->dirs == 2 ? sg_concat(2, dir_out, 2) : dir_out[0];
-        if (l + 1 < r->L && cfg->dropout > 0) inp = sg_model_dropout(r->m, inp, cfg->dropout);
-        if (!inp) rc = sg_last_status();
-    }
+    int fused = choose_fused(r, dt, masks != NULL);
+    sg_tensor *output = NULL;
+    int rc = fused < 0 ? fused
+           : fused ? forward_fused(r, xs, h0, c0, &output, &out->h_n, &out->c_n)
+                   : forward_composed(r, xs, masks, h0, c0, &output, &out->h_n, &out->c_n);
     if (!rc) {
-        out->output = cfg->batch_first ? sg_transpose(inp, 0, 1) : inp;
-        out->h_n = sg_stack(nst, hn, 0);
-        out->c_n = lstm ? sg_stack(nst, cn, 0) : NULL;
-        if (!out->output || !out->h_n || (lstm && !out->c_n)) rc = sg_last_status();
+        out->output = cfg->batch_first ? sg_transpose(output, 0, 1) : output;
+        if (!out->output) rc = sg_last_status();
     }
     if (rc) memset(out, 0, sizeof *out);
-    if (hn != hs) free(hn);
-    if (cn != cs) free(cn);
     free(masks);
     return rc;
 }

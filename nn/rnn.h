@@ -41,7 +41,12 @@
 typedef enum { SG_CELL_RNN_TANH = 0, SG_CELL_RNN_RELU, SG_CELL_LSTM, SG_CELL_GRU, SG_CELL_COUNT } sg_cell_kind;
 
 /* Which implementation runs a layer: the composed graph of ops (the definition), oneDNN's fused
- * primitive, or AUTO (oneDNN where it computes the same thing, see ops/rnn_fused.h). */
+ * primitive (ops/rnn_fused.h), or AUTO: oneDNN where it computes the same thing (float32, equal
+ * lengths, no inter-layer dropout while training; see sg_fused_can_serve), else composed. With the
+ * environment variable SEQGRAD_DEBUG set, AUTO prints one line to stderr when a layer falls back
+ * ("seqgrad: layer '<prefix>' uses composed: <why>", once per layer and reason). ONEDNN where it
+ * cannot serve makes sg_rnn_forward fail with SG_ERR_UNSUPPORTED and the reason; never a silent
+ * fallback. Built without oneDNN, AUTO means composed. Cells always run composed. */
 typedef enum { SG_BACKEND_DEFAULT = 0, SG_BACKEND_AUTO, SG_BACKEND_COMPOSED, SG_BACKEND_ONEDNN } sg_backend;
 
 /* A zero-initialised config means PyTorch's defaults (bias on, 1 layer, unidirectional). */
@@ -85,11 +90,13 @@ int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h
 const sg_rnn_config *sg_rnn_get_config(const sg_rnn *r);
 /* Parameter of layer l, direction d (0 forward, 1 reverse), by short name ("weight_ih", ...), or NULL. */
 sg_tensor *sg_rnn_param(const sg_rnn *r, const char *name, int layer, int dir);
-/* Layer choice for this layer (overrides the config's backend). */
+/* Backend for this layer (replaces the config's; SG_BACKEND_DEFAULT: the process-wide default). */
 int sg_rnn_set_backend(sg_rnn *r, sg_backend b);
 
-/* Process-wide default backend; starts as the environment variable SEQGRAD_BACKEND
- * (auto|composed|onednn) or AUTO. */
+/* Process-wide default backend, used by layers whose backend is SG_BACKEND_DEFAULT. It starts as
+ * the environment variable SEQGRAD_BACKEND (auto|composed|onednn; empty or unset: AUTO; another
+ * value: AUTO with a warning on stderr), read at first use. Setting SG_BACKEND_DEFAULT forgets the
+ * current choice so the variable is read again at the next use. */
 int sg_rnn_set_default_backend(sg_backend b);
 sg_backend sg_rnn_default_backend(void);
 const char *sg_backend_name(sg_backend b);

@@ -2,7 +2,11 @@
  * transposes, and linear: x (..., In) @ w^T + bias -> (..., Out). Strided operands are passed to
  * BLAS as they are whenever one of their two strides is 1 (a transposed view costs no copy). */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
+#if SEQGRAD_HAVE_DNNL
+#include <dnnl.h>
+#endif
 
 #include "../autograd/node.h"
 #include "ops.h"
@@ -34,6 +38,24 @@ static bool blas_ok(const mat *m) {
            (m->rs == 1 && m->cs >= (m->rows > 1 ? m->rows : 1));
 }
 
+/* ---- which library multiplies float32 matrices ---- */
+
+static sg_gemm_backend g_gemm = SG_GEMM_AUTO;
+
+int sg_set_gemm_backend(sg_gemm_backend b) {
+    if (b != SG_GEMM_AUTO && b != SG_GEMM_OPENBLAS && b != SG_GEMM_ONEDNN)
+        return sg_set_error(SG_ERR_ARG, "sg_set_gemm_backend: invalid backend %d", (int)b);
+    if (b == SG_GEMM_ONEDNN && !SEQGRAD_HAVE_DNNL)
+        return sg_set_error(SG_ERR_UNSUPPORTED, "sg_set_gemm_backend: seqgrad was built without oneDNN");
+    g_gemm = b;
+    return SG_OK;
+}
+
+sg_gemm_backend sg_get_gemm_backend(void) {
+    if (g_gemm != SG_GEMM_AUTO) return g_gemm;
+    return SEQGRAD_HAVE_DNNL ? SG_GEMM_ONEDNN : SG_GEMM_OPENBLAS;
+}
+
 /* C (row-major, cs 1) = alpha * A @ B + beta * C. A, B must satisfy blas_ok. */
 static void gemm(sg_dtype dt, const mat *A, const mat *B, mat *C, double alpha, double beta) {
     SG_ASSERT(C->cs == 1 && A->rows == C->rows && B->cols == C->cols && A->cols == B->rows);
@@ -52,6 +74,14 @@ static void gemm(sg_dtype dt, const mat *A, const mat *B, mat *C, double alpha, 
     int lda = (int)(A->cs == 1 ? (A->rs > K ? A->rs : K) : (A->cs > M ? A->cs : M));
     int ldb = (int)(B->cs == 1 ? (B->rs > N ? B->rs : N) : (B->cs > K ? B->cs : K));
     int ldc = (int)(C->rs > N ? C->rs : N);
+#if SEQGRAD_HAVE_DNNL
+    if (dt == SG_F32 && sg_get_gemm_backend() == SG_GEMM_ONEDNN) { /* row-major, like cblas here */
+        dnnl_status_t st = dnnl_sgemm(ta == CblasNoTrans ? 'N' : 'T', tb == CblasNoTrans ? 'N' : 'T', M, N, K,
+                                      (float)alpha, A->p, lda, B->p, ldb, (float)beta, C->p, ldc);
+        SG_ASSERT(st == dnnl_success); /* arguments were validated above; failure is a library bug */
+        return;
+    }
+#endif
     if (dt == SG_F32)
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, (float)alpha, A->p, lda, B->p, ldb, (float)beta, C->p, ldc);
     else

@@ -39,7 +39,16 @@ sg_tensor *sg_clamp(sg_tensor *a, double lo, double hi);
 /* Differentiable dtype conversion (gradient converted back). */
 sg_tensor *sg_to_dtype(sg_tensor *a, sg_dtype dt);
 
-/* ---- matrix products (OpenBLAS sgemm/dgemm) ---- */
+/* ---- matrix products ---- */
+/* float64 products always use OpenBLAS (dgemm). float32 products use oneDNN's JIT sgemm when
+ * seqgrad is built with oneDNN (about 2x OpenBLAS 0.3.21 on AVX-512 machines, where OpenBLAS runs
+ * its AVX2 kernels), else OpenBLAS. SG_GEMM_AUTO picks that; the others force one (ONEDNN without
+ * oneDNN built in is SG_ERR_UNSUPPORTED). Both are tested against each other. Process-wide. */
+typedef enum { SG_GEMM_AUTO = 0, SG_GEMM_OPENBLAS, SG_GEMM_ONEDNN } sg_gemm_backend;
+int sg_set_gemm_backend(sg_gemm_backend b);
+/* The backend float32 products use now (never AUTO). */
+sg_gemm_backend sg_get_gemm_backend(void);
+
 /* a (M,K) @ b (K,N) -> (M,N); or batched a (B,M,K) @ b (B,K,N) -> (B,M,N), where one side may be
  * 2-D and is then shared by every batch entry. */
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b);

@@ -34,7 +34,7 @@ static inline double sigm(double x) {
 
 #define LSTM_FWD(T)                                                                                \
     do {                                                                                           \
-        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(cc);                             \
+        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(st);                             \
         T *Y = sg__ptr(out), *S = save ? sg__ptr(save) : NULL;                                     \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
@@ -123,40 +123,10 @@ static int lstm_bw(sg_node *n, const sg_tensor *gout) {
     return rc;
 }
 
-sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c) {
-    const char *op = "sg_lstm_pointwise";
-    if (!sg__check_arg(xg, op, "xg") || !sg__check_arg(hg, op, "hg") || !sg__check_arg(c, op, "c")) return NULL;
-    if (!sg__same_dtype(op, xg, hg) || !sg__same_dtype(op, xg, c)) return NULL;
-    if (c->ndim != 2) {
-        char b[SG_SHAPE_BUF];
-        sg_set_error(SG_ERR_SHAPE, "%s: c must be (B, H), got %s", op, sg__shape_str(c->ndim, c->shape, b, sizeof b));
-        return NULL;
-    }
-    int64_t B = c->shape[0], H = c->shape[1];
-    if (!check_2d(op, "xg", xg, B, LSTM_G * H) || !check_2d(op, "hg", hg, B, LSTM_G * H)) return NULL;
-    sg_tensor *in[3] = {xg, hg, c};
-    bool grad = sg__needs_grad(3, in);
-    sg_tensor *xc = sg__contig(xg), *hc = sg__contig(hg), *cc = sg__contig(c);
-    sg_tensor *out = (xc && hc && cc) ? sg__out(xg->dtype, 3, (int64_t[]){2, B, H}, false) : NULL;
-    sg_tensor *save = (out && grad) ? sg__alloc(xg->dtype, 2, (int64_t[]){B, LSTM_SAVED * H}, false) : NULL;
-    int err = SG_OK;
-    if (out && (!grad || save)) {
-        if (xg->dtype == SG_F32) LSTM_FWD(float);
-        else LSTM_FWD(double);
-        sg_node *n = sg__record(out, op, lstm_bw, 3, in, &err);
-        if (n) {
-            n->iarg[0] = B;
-            n->iarg[1] = H;
-            sg__save(n, 0, save);
-            sg__save(n, 1, cc);
-        }
-    } else {
-        err = SG_ERR_MEM;
-    }
-    sg_tensor *tmp[] = {xc, hc, cc, save};
-    for (int i = 0; i < 4; i++)
-        if (tmp[i]) sg__unref(tmp[i]);
-    return err ? NULL : out;
+static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, sg_tensor *save,
+                     int64_t B, int64_t H) {
+    if (out->dtype == SG_F32) LSTM_FWD(float);
+    else LSTM_FWD(double);
 }
 
 /* ---- GRU (PyTorch, linear before reset): xg (B,3H) = x W_ih^T + b_ih, hg (B,3H) = h W_hh^T + b_hh,
@@ -164,7 +134,7 @@ sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c) {
 
 #define GRU_FWD(T)                                                                                 \
     do {                                                                                           \
-        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(hh);                            \
+        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(st);                            \
         T *Y = sg__ptr(out), *S = save ? sg__ptr(save) : NULL;                                     \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
@@ -239,38 +209,66 @@ static int gru_bw(sg_node *n, const sg_tensor *gout) {
     return rc;
 }
 
-sg_tensor *sg_gru_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *h) {
-    const char *op = "sg_gru_pointwise";
-    if (!sg__check_arg(xg, op, "xg") || !sg__check_arg(hg, op, "hg") || !sg__check_arg(h, op, "h")) return NULL;
-    if (!sg__same_dtype(op, xg, hg) || !sg__same_dtype(op, xg, h)) return NULL;
-    if (h->ndim != 2) {
+static void gru_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, sg_tensor *save,
+                    int64_t B, int64_t H) {
+    if (out->dtype == SG_F32) GRU_FWD(float);
+    else GRU_FWD(double);
+}
+
+/* ---- the shared op driver: checks, contiguous inputs, output, saved activations, node ---- */
+
+typedef void (*pw_kernel)(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out,
+                          sg_tensor *save, int64_t B, int64_t H);
+typedef struct {
+    const char *name, *state; /* op name and the name of its state argument */
+    int gates, saved;         /* G, and activations saved per element for backward */
+    bool packed;              /* output (2, B, H) = [h'; c'] instead of (B, H) */
+    pw_kernel fwd;
+    sg_backward_fn bw;
+} pw_op;
+
+static const pw_op LSTM_OP = {"sg_lstm_pointwise", "c", LSTM_G, LSTM_SAVED, true, lstm_fwd, lstm_bw};
+static const pw_op GRU_OP = {"sg_gru_pointwise", "h", GRU_G, GRU_SAVED, false, gru_fwd, gru_bw};
+
+static sg_tensor *pointwise(const pw_op *op, sg_tensor *xg, sg_tensor *hg, sg_tensor *s) {
+    if (!sg__check_arg(xg, op->name, "xg") || !sg__check_arg(hg, op->name, "hg") ||
+        !sg__check_arg(s, op->name, op->state))
+        return NULL;
+    if (!sg__same_dtype(op->name, xg, hg) || !sg__same_dtype(op->name, xg, s)) return NULL;
+    if (s->ndim != 2) {
         char b[SG_SHAPE_BUF];
-        sg_set_error(SG_ERR_SHAPE, "%s: h must be (B, H), got %s", op, sg__shape_str(h->ndim, h->shape, b, sizeof b));
+        sg_set_error(SG_ERR_SHAPE, "%s: %s must be (B, H), got %s", op->name, op->state,
+                     sg__shape_str(s->ndim, s->shape, b, sizeof b));
         return NULL;
     }
-    int64_t B = h->shape[0], H = h->shape[1];
-    if (!check_2d(op, "xg", xg, B, GRU_G * H) || !check_2d(op, "hg", hg, B, GRU_G * H)) return NULL;
-    sg_tensor *in[3] = {xg, hg, h};
+    int64_t B = s->shape[0], H = s->shape[1];
+    if (!check_2d(op->name, "xg", xg, B, op->gates * H) || !check_2d(op->name, "hg", hg, B, op->gates * H))
+        return NULL;
+    sg_tensor *in[3] = {xg, hg, s};
     bool grad = sg__needs_grad(3, in);
-    sg_tensor *xc = sg__contig(xg), *hc = sg__contig(hg), *hh = sg__contig(h);
-    sg_tensor *out = (xc && hc && hh) ? sg__out(xg->dtype, 2, (int64_t[]){B, H}, false) : NULL;
-    sg_tensor *save = (out && grad) ? sg__alloc(xg->dtype, 2, (int64_t[]){B, GRU_SAVED * H}, false) : NULL;
+    sg_tensor *xc = sg__contig(xg), *hc = sg__contig(hg), *st = sg__contig(s);
+    sg_tensor *out = NULL, *save = NULL;
+    if (xc && hc && st)
+        out = op->packed ? sg__out(xg->dtype, 3, (int64_t[]){2, B, H}, false) : sg__out(xg->dtype, 2, (int64_t[]){B, H}, false);
+    if (out && grad) save = sg__alloc(xg->dtype, 2, (int64_t[]){B, op->saved * H}, false);
     int err = SG_OK;
     if (out && (!grad || save)) {
-        if (xg->dtype == SG_F32) GRU_FWD(float);
-        else GRU_FWD(double);
-        sg_node *n = sg__record(out, op, gru_bw, 3, in, &err);
+        op->fwd(xc, hc, st, out, save, B, H);
+        sg_node *n = sg__record(out, op->name, op->bw, 3, in, &err);
         if (n) {
             n->iarg[0] = B;
             n->iarg[1] = H;
             sg__save(n, 0, save);
-            sg__save(n, 1, hh);
+            sg__save(n, 1, st);
         }
     } else {
         err = SG_ERR_MEM;
     }
-    sg_tensor *tmp[] = {xc, hc, hh, save};
+    sg_tensor *tmp[] = {xc, hc, st, save};
     for (int i = 0; i < 4; i++)
         if (tmp[i]) sg__unref(tmp[i]);
     return err ? NULL : out;
 }
+
+sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c) { return pointwise(&LSTM_OP, xg, hg, c); }
+sg_tensor *sg_gru_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *h) { return pointwise(&GRU_OP, xg, hg, h); }

@@ -26,15 +26,13 @@ size_t sg_dtype_size(sg_dtype dt) { return dt == SG_F64 ? sizeof(double) : sizeo
 sg_storage *sg__storage_new(size_t nbytes, bool zero) {
     sg_storage *st = calloc(1, sizeof *st);
     if (!st) return NULL;
-    /* 64-byte alignment for SIMD kernels and BLAS; at least one byte so data is never NULL. */
-    size_t alloc = (nbytes + 63) & ~(size_t)63;
-    if (alloc == 0) alloc = 64;
-    st->data = aligned_alloc(64, alloc);
+    /* 64-byte aligned (SIMD kernels, BLAS), from the storage cache (tensor/pool.c) */
+    st->data = sg__pool_alloc(nbytes, &st->capacity);
     if (!st->data) {
         free(st);
         return NULL;
     }
-    if (zero) memset(st->data, 0, alloc);
+    if (zero) memset(st->data, 0, st->capacity);
     st->nbytes = nbytes;
     st->refcount = 1;
     return st;
@@ -42,7 +40,7 @@ sg_storage *sg__storage_new(size_t nbytes, bool zero) {
 
 void sg__storage_unref(sg_storage *st) {
     if (!st || --st->refcount > 0) return;
-    free(st->data);
+    sg__pool_free(st->data, st->capacity);
     free(st);
 }
 

@@ -109,6 +109,11 @@ bool sg_requires_grad(const sg_tensor *t);
 /* The accumulated gradient of a leaf, or NULL before any backward. Borrowed: owned by t. */
 sg_tensor *sg_grad(const sg_tensor *t);
 
+/* ---- memory ---- */
+/* Freed tensor memory is kept in a cache (at most 1 GiB) so each training step reuses the last
+ * step's buffers; this returns the cache to the system (also done at exit). */
+void sg_release_cached_memory(void);
+
 /* ---- threads ---- */
 /* Total threads for seqgrad's OpenMP kernels, OpenBLAS and oneDNN together (n >= 1). */
 int sg_set_num_threads(int n);

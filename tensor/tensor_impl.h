@@ -11,6 +11,7 @@ typedef struct sg_node sg_node;
 typedef struct sg_storage {
     void *data;
     size_t nbytes;
+    size_t capacity; /* bytes actually allocated (a storage-cache size class) */
     int refcount;
     uint64_t version; /* bumped on every in-place write */
 } sg_storage;
@@ -47,6 +48,9 @@ sg_tensor *sg__from_storage(sg_storage *st, sg_dtype dt, int ndim, const int64_t
                             int64_t offset);
 sg_storage *sg__storage_new(size_t nbytes, bool zero);
 void sg__storage_unref(sg_storage *st);
+/* Storage cache (tensor/pool.c): 64-byte aligned blocks of at least nbytes; *cap gets the size. */
+void *sg__pool_alloc(size_t nbytes, size_t *cap);
+void sg__pool_free(void *p, size_t cap);
 
 void sg__ref(sg_tensor *t);
 void sg__unref(sg_tensor *t); /* frees at refcount 0 (and its grad and node) */

@@ -1,6 +1,9 @@
 /* Binary elementwise ops and matrix products: float64 gradcheck (full mode) over a table of shapes
  * including broadcasting and size-1 dims, float32-vs-float64 forward agreement, hand-computed
  * forward values, and error paths. */
+#include <float.h>
+#include <stdlib.h>
+
 #include "util/testutil.h"
 
 static sg_tensor *f_add(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_add(x[0], x[1]); }
@@ -106,6 +109,77 @@ START_TEST(errors) {
 }
 END_TEST
 
+/* The float32 GEMM fast path (oneDNN sgemm) against the reference (OpenBLAS), forward and
+ * backward, over transposes, batching, strided views and odd sizes:
+ * |ref - x| <= atol + |ref| * K * FLT_EPSILON. */
+static double run_mm(sg_gemm_backend be, sg_tensor *a, bool ta, sg_tensor *b, bool tb, double *out, double *ga, double *gb) {
+    ck_assert_int_eq(sg_set_gemm_backend(be), 0);
+    sg_zero_grad((sg_tensor *[]){a, b}, 2);
+    sg_tensor *y = sg_matmul_t(a, ta, b, tb);
+    ck_assert_msg(y != NULL, "%s", sg_last_error());
+    sg_to_buffer(y, out, SG_F64);
+    ck_assert_int_eq(sg_backward(sg_sum_all(sg_mul(y, y))), 0);
+    sg_to_buffer(sg_grad(a), ga, SG_F64);
+    sg_to_buffer(sg_grad(b), gb, SG_F64);
+    double n = (double)sg_numel(y);
+    sg_tape_clear();
+    return n;
+}
+
+START_TEST(gemm_fast_path) {
+    if (sg_set_gemm_backend(SG_GEMM_ONEDNN) != SG_OK) {
+        tu_assert_error(SG_ERR_UNSUPPORTED, "without oneDNN");
+        printf("gemm_fast_path: oneDNN not built in: skipped\n");
+        return;
+    }
+    static const struct { int nd; int64_t M, K, N, batch; bool ta, tb; } S[] = {
+        {2, 64, 128, 512, 0, false, true}, {2, 1, 256, 1024, 0, false, true}, {2, 37, 29, 53, 0, true, false},
+        {2, 5, 1, 7, 0, false, false},     {3, 9, 17, 6, 3, true, true},      {3, 33, 64, 65, 2, false, false}};
+    enum { BUF = 1 << 19 }; /* >= the largest operand below */
+    double *r[3], *x[3];
+    for (int k = 0; k < 3; k++) {
+        r[k] = malloc(BUF * sizeof(double));
+        x[k] = malloc(BUF * sizeof(double));
+    }
+    for (size_t i = 0; i < sizeof S / sizeof *S; i++) {
+        int64_t as[3], bs[3];
+        int nd = S[i].nd, o = nd - 2;
+        if (nd == 3) as[0] = bs[0] = S[i].batch;
+        as[o] = S[i].ta ? S[i].K : S[i].M;
+        as[o + 1] = S[i].ta ? S[i].M : S[i].K;
+        bs[o] = S[i].tb ? S[i].N : S[i].K;
+        bs[o + 1] = S[i].tb ? S[i].K : S[i].N;
+        sg_tensor *a = tu_rand(SG_F32, nd, as, -1, 1, 10 + i, true), *b = tu_rand(SG_F32, nd, bs, -1, 1, 20 + i, true);
+        double n = run_mm(SG_GEMM_OPENBLAS, a, S[i].ta, b, S[i].tb, r[0], r[1], r[2]);
+        run_mm(SG_GEMM_ONEDNN, a, S[i].ta, b, S[i].tb, x[0], x[1], x[2]);
+        int64_t cnt[3] = {(int64_t)n, sg_numel(a), sg_numel(b)};
+        /* y sums K products and the gradients sum M or N of them again: rounding scales with the
+         * tensor's magnitude, not the entry's (small entries come from cancellation) */
+        double kk = (double)(S[i].K + S[i].M + S[i].N);
+        for (int k = 0; k < 3; k++) {
+            int bad = 0;
+            double scale = 0;
+            for (int64_t j = 0; j < cnt[k]; j++) scale = fmax(scale, fabs(r[k][j]));
+            for (int64_t j = 0; j < cnt[k]; j++) {
+                double tol = 1e-6 + (fabs(r[k][j]) + scale) * kk * FLT_EPSILON;
+                if (!(fabs(r[k][j] - x[k][j]) <= tol) && bad++ < 3)
+                    fprintf(stderr, "case %zu part %d [%lld]: openblas %.9g onednn %.9g\n", i, k, (long long)j, r[k][j], x[k][j]);
+            }
+            ck_assert_msg(bad == 0, "case %zu part %d: %d mismatches", i, k, bad);
+        }
+        sg_tensor_free(a);
+        sg_tensor_free(b);
+    }
+    for (int k = 0; k < 3; k++) {
+        free(r[k]);
+        free(x[k]);
+    }
+    sg_set_gemm_backend(SG_GEMM_AUTO);
+    ck_assert_int_eq(sg_get_gemm_backend(), SG_GEMM_ONEDNN);
+    tu_teardown();
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("ops_matmul_binary");
     TCase *t = tcase_create("table");
@@ -113,6 +187,7 @@ int main(void) {
     tcase_add_loop_test(t, f32_table, 0, NCASES);
     tcase_add_test(t, forward_values);
     tcase_add_test(t, errors);
+    tcase_add_test(t, gemm_fast_path);
     suite_add_tcase(s, t);
     return tu_run(s);
 }

@@ -1,0 +1,91 @@
+/* A cache of freed tensor storage, so the intermediates of each training step reuse the previous
+ * step's memory instead of faulting in fresh pages (large blocks come from mmap and would go back
+ * to the OS on every free). Blocks are grouped in size classes, four per power of two (at most 25 %
+ * slack); the cache holds at most SG_POOL_MAX_BYTES and is emptied by sg_release_cached_memory()
+ * and at exit. Compiled out under AddressSanitizer so sanitizer runs see every allocation. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor_impl.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define SG_POOL_ENABLED 0
+#else
+#define SG_POOL_ENABLED 1
+#endif
+
+enum {
+    SG_POOL_ALIGN = 64,
+    SG_POOL_MIN_SHIFT = 8,  /* classes start at 256 bytes */
+    SG_POOL_SUB = 4,        /* classes per power of two */
+    SG_POOL_CLASSES = 4 * 40,
+};
+#define SG_POOL_MAX_BYTES ((size_t)1 << 30)
+
+typedef struct block {
+    struct block *next;
+} block;
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static block *g_free[SG_POOL_CLASSES];
+static size_t g_cached;
+static bool g_atexit;
+
+/* class index and its byte size for a request of n bytes */
+static int size_class(size_t n, size_t *cap) {
+    if (n < ((size_t)1 << SG_POOL_MIN_SHIFT)) n = (size_t)1 << SG_POOL_MIN_SHIFT;
+    int p = 63 - __builtin_clzll((unsigned long long)n); /* 2^p <= n < 2^(p+1) */
+    size_t step = ((size_t)1 << p) / SG_POOL_SUB;
+    size_t k = (n - ((size_t)1 << p) + step - 1) / step; /* 0..SG_POOL_SUB */
+    *cap = ((size_t)1 << p) + k * step;
+    int c = (p - SG_POOL_MIN_SHIFT) * SG_POOL_SUB + (int)k;
+    return c < SG_POOL_CLASSES ? c : -1;
+}
+
+void sg_release_cached_memory(void) {
+    pthread_mutex_lock(&g_lock);
+    for (int c = 0; c < SG_POOL_CLASSES; c++)
+        while (g_free[c]) {
+            block *b = g_free[c];
+            g_free[c] = b->next;
+            free(b);
+        }
+    g_cached = 0;
+    pthread_mutex_unlock(&g_lock);
+}
+
+void *sg__pool_alloc(size_t nbytes, size_t *cap) {
+    int c = size_class(nbytes, cap);
+    if (SG_POOL_ENABLED && c >= 0) {
+        pthread_mutex_lock(&g_lock);
+        block *b = g_free[c];
+        if (b) {
+            g_free[c] = b->next;
+            g_cached -= *cap;
+        }
+        pthread_mutex_unlock(&g_lock);
+        if (b) return b;
+    }
+    if (c < 0) *cap = (nbytes + SG_POOL_ALIGN - 1) & ~(size_t)(SG_POOL_ALIGN - 1);
+    return aligned_alloc(SG_POOL_ALIGN, *cap);
+}
+
+void sg__pool_free(void *p, size_t cap) {
+    if (!p) return;
+    size_t c_cap;
+    int c = SG_POOL_ENABLED ? size_class(cap, &c_cap) : -1;
+    if (c >= 0 && c_cap == cap) {
+        pthread_mutex_lock(&g_lock);
+        bool keep = g_cached + cap <= SG_POOL_MAX_BYTES;
+        if (keep) {
+            ((block *)p)->next = g_free[c];
+            g_free[c] = p;
+            g_cached += cap;
+            if (!g_atexit) g_atexit = atexit(sg_release_cached_memory) == 0;
+        }
+        pthread_mutex_unlock(&g_lock);
+        if (keep) return;
+    }
+    free(p);
+}
