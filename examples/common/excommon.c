@@ -2,7 +2,6 @@
 #include "excommon.h"
 
 #include <getopt.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +34,6 @@ static void usage(const ex_args *a, const char *prog, const char *what, const ch
            "  --help             this text\n%s%s",
            prog, what, a->data ? a->data : "-", a->epochs, a->batch, a->lr, (unsigned long long)a->seed,
            a->threads, a->out_dir, extra ? "\nexample options:\n" : "", extra ? extra : "");
-}
-
-/* A training step allocates and frees the same large tensors every time (one tape per step). By
- * default glibc serves blocks >= 128 KB with fresh mmaps and trims the heap after sg_tape_clear, so
- * every step page-faults (and the kernel zero-fills) its whole working set again: about a quarter of
- * the time of an IMDB BiLSTM step. Keep freed memory in the process instead. */
-static void keep_freed_memory(void) {
-    mallopt(M_MMAP_MAX, 0);                /* no per-block mmaps: large tensors come from the heap too */
-    mallopt(M_TRIM_THRESHOLD, INT32_MAX);  /* and the heap is not handed back after each step */
 }
 
 int ex_parse(int argc, char **argv, ex_args *a, const char *prog, const char *what, const char *extra_usage,
@@ -97,7 +87,6 @@ int ex_parse(int argc, char **argv, ex_args *a, const char *prog, const char *wh
         fprintf(stderr, "%s: --epochs, --batch, --threads must be >= 1 and --lr > 0\n", prog);
         return -2;
     }
-    keep_freed_memory();
     if (sg_set_num_threads(a->threads) || (a->backend && sg_rnn_set_default_backend(a->backend))) {
         fprintf(stderr, "%s: %s\n", prog, sg_last_error());
         return -2;

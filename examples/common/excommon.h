@@ -27,8 +27,7 @@ typedef struct {
 
 /* Parses argv into a (pre-filled with the example's defaults) and returns the index of the first
  * argument it did not understand, or -1 after printing usage (--help) / an error. extra_usage is
- * printed under the common flags by --help. On success it also tunes glibc's malloc to keep freed
- * memory in the process (see keep_freed_memory in excommon.c: steps re-allocate the same sizes). */
+ * printed under the common flags by --help. */
 int ex_parse(int argc, char **argv, ex_args *a, const char *prog, const char *what, const char *extra_usage,
              int (*extra)(const char *flag, const char *value, void *ctx), void *ctx);
 
