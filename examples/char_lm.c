@@ -5,10 +5,13 @@
  * Recipe (the default; the PyTorch comparison table's recipe): one-hot (28) -> LSTM(256) -> Linear(28),
  * cross-entropy per character, Adam 2e-3, gradient clipping at global norm 1, 32 sequences of 32 steps
  * per batch, 30 epochs. The last 10 % of the text is the validation part (perplexity every epoch).
- * Truncated BPTT, d2l's SEQUENTIAL partitioning: each epoch starts at a random offset in [0, seq),
- * cuts the training text into `batch` parallel streams, and walks them seq steps at a time; the
- * LSTM state is carried from one batch to the next as a graph-free copy (sg_copy of h_n, c_n), so
- * gradients stop at batch boundaries while the state does not; it restarts at zero each epoch.
+ * Truncated BPTT with d2l's two partitionings (--partition). SEQUENTIAL (default): each epoch starts
+ * at a random offset in [0, seq), cuts the training text into `batch` parallel streams and walks them
+ * seq steps at a time; the LSTM state is carried from one batch to the next as a graph-free copy
+ * (sg_copy of h_n, c_n), so gradients stop at batch boundaries while the state does not; it restarts
+ * at zero each epoch. RANDOM: after the same random offset, the subsequences of seq characters are
+ * shuffled into batches and every batch starts from a zero state. Validation always walks the last
+ * 10 % sequentially with the carried state (no shuffling: the same number every time).
  *
  *   build/char_lm --data ../shared/data/timemachine.txt --out build/runs
  *   build/char_lm --data ... --prompt "the time machine" --sample-len 300 --temperature 0.6
@@ -32,6 +35,7 @@ typedef struct {
     int64_t hidden, seq, sample_len;
     double clip, temperature;
     const char *prompt;
+    bool random; /* --partition random */
 } lm_opts;
 
 static int parse_extra(const char *f, const char *v, void *ctx) {
@@ -43,6 +47,7 @@ static int parse_extra(const char *f, const char *v, void *ctx) {
     else if (!strcmp(f, "--clip")) o->clip = atof(v);
     else if (!strcmp(f, "--temperature")) o->temperature = atof(v);
     else if (!strcmp(f, "--prompt")) o->prompt = v;
+    else if (!strcmp(f, "--partition") && (!strcmp(v, "random") || !strcmp(v, "sequential"))) o->random = !strcmp(v, "random");
     else return -1;
     return 0;
 }
@@ -71,17 +76,27 @@ static sg_tensor *forward(net_t *n, sg_tensor *x, sg_tensor *h, sg_tensor *c, sg
     return sg_reshape(y, 2, (int64_t[]){-1, n->V});
 }
 
-/* d2l's sequential partition of ids[0, len) from offset: B streams of `cols` characters each. */
+/* An epoch's batches over ids[0, len) from offset (d2l's seq_data_iter_sequential / _random):
+ * start[k*B + b] is where sequence b of batch k begins. carry: pass the state between batches. */
 typedef struct {
     const int64_t *ids;
-    int64_t offset, B, T, cols, n_batches;
+    int64_t B, T, n_batches;
+    int64_t *start;
+    bool carry;
 } stream_t;
 
-static stream_t make_streams(const int64_t *ids, int64_t len, int64_t offset, int64_t B, int64_t T) {
-    stream_t s = {.ids = ids, .offset = offset, .B = B, .T = T};
-    int64_t usable = len - offset - 1 > 0 ? len - offset - 1 : 0;
-    s.cols = usable / B;
-    s.n_batches = s.cols / T;
+/* rng NULL: sequential (B streams of cols characters, walked T at a time); else random (the
+ * subsequences at offset + i*T shuffled with rng). start is malloc'd: free it. */
+static stream_t make_streams(const int64_t *ids, int64_t len, int64_t offset, int64_t B, int64_t T, sg_rng *rng) {
+    stream_t s = {.ids = ids, .B = B, .T = T, .carry = rng == NULL};
+    int64_t usable = len - offset - 1 > 0 ? len - offset - 1 : 0, cols = usable / B, nsub = usable / T;
+    s.n_batches = rng ? nsub / B : cols / T;
+    s.start = malloc((size_t)(nsub > 0 ? nsub : 1) * sizeof *s.start);
+    if (!s.start) s.n_batches = 0;
+    for (int64_t i = 0; s.start && i < nsub; i++) s.start[i] = offset + i * T;
+    if (rng && s.start) sg_shuffle(rng, s.start, nsub);
+    for (int64_t k = 0; !rng && s.start && k < s.n_batches; k++)
+        for (int64_t b = 0; b < B; b++) s.start[k * B + b] = offset + b * cols + k * T;
     return s;
 }
 
@@ -89,7 +104,7 @@ static stream_t make_streams(const int64_t *ids, int64_t len, int64_t offset, in
 static void stream_batch(const stream_t *s, int64_t k, int64_t *x, int64_t *y) {
     for (int64_t t = 0; t < s->T; t++)
         for (int64_t b = 0; b < s->B; b++) {
-            int64_t pos = s->offset + b * s->cols + k * s->T + t;
+            int64_t pos = s->start[k * s->B + b] + t;
             x[t * s->B + b] = s->ids[pos];
             y[t * s->B + b] = s->ids[pos + 1];
         }
@@ -115,10 +130,12 @@ static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip,
             double l = sg_item(loss);
             total += l * (double)TB;
             count += TB;
-            sg_tensor_free(h); /* carry the state, without its history */
-            sg_tensor_free(c);
-            h = sg_copy(o.h_n);
-            c = sg_copy(o.c_n);
+            if (s->carry) { /* carry the state, without its history */
+                sg_tensor_free(h);
+                sg_tensor_free(c);
+                h = sg_copy(o.h_n);
+                c = sg_copy(o.c_n);
+            }
             if (bar) ex_progress_update(bar, (k + 1) * TB, l);
         }
         sg_tape_clear();
@@ -135,10 +152,11 @@ static double eval_ppl(net_t *n, const sg_char_corpus *cc, int64_t B, int64_t T)
     int64_t nv = cc->n - cc->n_train;
     int64_t b = B; /* fewer streams when the validation text is short */
     while (b > 1 && (nv - 1) / b < T) b /= 2;
-    stream_t s = make_streams(cc->ids + cc->n_train, nv, 0, b, T);
+    stream_t s = make_streams(cc->ids + cc->n_train, nv, 0, b, T, NULL);
     sg_model_train(n->m, false);
     bool prev = sg_set_grad_enabled(false);
-    double ce = run_epoch(n, NULL, &s, 0, NULL);
+    double ce = s.n_batches > 0 ? run_epoch(n, NULL, &s, 0, NULL) : NAN;
+    free(s.start);
     sg_set_grad_enabled(prev);
     sg_model_train(n->m, true);
     return exp(ce);
@@ -231,6 +249,7 @@ int main(int argc, char **argv) {
                  .temperature = DEFAULT_TEMPERATURE, .prompt = DEFAULT_PROMPT};
     const char *extra = "  --hidden N         LSTM hidden size (default 256)\n"
                         "  --seq N            truncated-BPTT length in characters (default 32)\n"
+                        "  --partition P      sequential (state carried across batches, default) or random\n"
                         "  --clip X           gradient clipping, global norm (default 1; 0: off)\n"
                         "  --prompt TEXT      start of the sampled continuation (default \"time traveller\")\n"
                         "  --sample-len N     characters to sample (default 200)\n"
@@ -283,16 +302,18 @@ int main(int argc, char **argv) {
         goto done;
     }
     printf("char_lm: %lld training / %lld validation characters, vocabulary %lld, LSTM(%lld) -> Linear(%lld), "
-           "%lld parameters\n  Adam lr %g, clip %g, batch %d x seq %lld, %d epochs, %d thread(s), backend %s\n",
+           "%lld parameters\n  Adam lr %g, clip %g, batch %d x seq %lld (%s partitioning), %d epochs, %d thread(s), backend %s\n",
            (long long)n_train, (long long)(cc.n - cc.n_train), (long long)n.V, (long long)o.hidden, (long long)n.V,
-           (long long)sg_model_numel(n.m), a.lr, o.clip, a.batch, (long long)o.seq, a.epochs, a.threads,
+           (long long)sg_model_numel(n.m), a.lr, o.clip, a.batch, (long long)o.seq, o.random ? "random" : "sequential", a.epochs, a.threads,
            sg_backend_name(sg_rnn_default_backend()));
     double t_start = ex_now(), train_time = 0, final_ppl = NAN;
     int trained = 0;
     for (int ep = start + 1; ep <= a.epochs; ep++) {
         sg_rng drng = sg_rng_new(a.seed ^ RNG_STREAM_DATA ^ ((uint64_t)ep << 32)); /* resumable: per-epoch stream */
-        stream_t s = make_streams(cc.ids, n_train, (int64_t)sg_rng_below(&drng, (uint64_t)o.seq), a.batch, o.seq);
+        int64_t offset = (int64_t)sg_rng_below(&drng, (uint64_t)o.seq);
+        stream_t s = make_streams(cc.ids, n_train, offset, a.batch, o.seq, o.random ? &drng : NULL);
         if (s.n_batches < 1) {
+            free(s.start);
             fprintf(stderr, "char_lm: %lld training characters are too few for batch %d x seq %lld\n",
                     (long long)n_train, a.batch, (long long)o.seq);
             goto close;
@@ -304,6 +325,7 @@ int main(int argc, char **argv) {
         double t0 = ex_now();
         double loss = run_epoch(&n, opt, &s, o.clip, &bar);
         double dt = ex_now() - t0;
+        free(s.start);
         ex_progress_end(&bar);
         if (isnan(loss)) {
             fprintf(stderr, "char_lm: training failed: %s\n", sg_last_error());
