@@ -165,8 +165,9 @@ static int64_t plan(const split_t *s, int64_t n, int64_t B, bool bucket, sg_rng 
     for (int64_t k = 0; k <= nb; k++) starts[k] = k * B < n ? k * B : n;
     if (bucket && rng) { /* shuffle the batch order: permute the start indices (last start stays n) */
         int64_t *perm = sg_permutation(rng, nb), *tmp = malloc((size_t)nb * sizeof *tmp);
+        if (!perm || !tmp) nb = -1;
         for (int64_t k = 0; k < nb; k++) tmp[k] = starts[perm[k]];
-        memcpy(starts, tmp, (size_t)nb * sizeof *tmp);
+        if (nb > 0) memcpy(starts, tmp, (size_t)nb * sizeof *tmp);
         free(tmp);
         sg_perm_free(perm);
     }
@@ -184,9 +185,10 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
     int64_t correct = 0, done = 0;
     if (order && starts && b.ids && b.lengths && b.y) {
         int64_t nb = plan(s, nrows, B, !n->o->no_bucket || !opt, rng, order, starts);
+        if (nb < 0) sg_set_error(SG_ERR_MEM, "imdb_sentiment: out of memory planning batches");
         ex_progress bar;
         ex_progress_start(&bar, label, nrows, quiet);
-        total = 0;
+        total = nb < 0 ? NAN : 0;
         for (int64_t k = 0; k < nb; k++) {
             int64_t bs = (starts[k] + B <= nrows ? B : nrows - starts[k]);
             double l;
