@@ -79,8 +79,32 @@ int64_t sg__flat_to_offset(const sg_tensor *t, int64_t i);
 char *sg__shape_str(int ndim, const int64_t *shape, char *buf, size_t n);
 #define SG_SHAPE_BUF 96
 
-/* Philox4x32-10 block for (key, counter): four 32-bit words. */
-void sg__philox(uint64_t key, uint64_t counter, uint32_t out[4]);
-double sg__u01(uint32_t x); /* (0,1) from 32 bits, never 0 */
+/* Philox4x32-10 block for (key, counter): four 32-bit words. Inline so that per-element loops
+ * (dropout masks, random fills) can keep it in registers and vectorise it. */
+enum { SG__PHILOX_ROUNDS = 10 };
+#define SG__PHILOX_M0 0xD2511F53u
+#define SG__PHILOX_M1 0xCD9E8D57u
+#define SG__PHILOX_W0 0x9E3779B9u
+#define SG__PHILOX_W1 0xBB67AE85u
+static inline void sg__philox(uint64_t key, uint64_t counter, uint32_t out[4]) {
+    uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
+    uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
+    for (int r = 0; r < SG__PHILOX_ROUNDS; r++) {
+        uint64_t p0 = (uint64_t)SG__PHILOX_M0 * c0, p1 = (uint64_t)SG__PHILOX_M1 * c2;
+        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0, n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
+        c1 = (uint32_t)p1;
+        c3 = (uint32_t)p0;
+        c0 = n0;
+        c2 = n2;
+        k0 += SG__PHILOX_W0;
+        k1 += SG__PHILOX_W1;
+    }
+    out[0] = c0;
+    out[1] = c1;
+    out[2] = c2;
+    out[3] = c3;
+}
+/* (0,1) from 32 bits, never 0 */
+static inline double sg__u01(uint32_t x) { return ((double)x + 0.5) * (1.0 / 4294967296.0); }
 
 #endif

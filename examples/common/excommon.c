@@ -52,7 +52,7 @@ int ex_parse(int argc, char **argv, ex_args *a, const char *prog, const char *wh
             a->quiet = true;
             used_value = false;
         } else if (!v) {
-            if (extra && extra(f, NULL, ctx) == 0) continue;
+            if (extra && extra(f, NULL, ctx) >= 0) continue; /* a flag without value, last on the line */
             fprintf(stderr, "%s: %s needs a value (see --help)\n", prog, f);
             return -2;
         } else if (!strcmp(f, "--data")) a->data = v;
