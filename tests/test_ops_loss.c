@@ -84,11 +84,6 @@ END_TEST
 START_TEST(f32_table) { tu_check_case_f32(&CASES[_i]); }
 END_TEST
 
-static sg_tensor *from(sg_dtype dt, int nd, const int64_t *shape, const double *v) {
-    sg_tensor *t = sg_from_buffer(dt, nd, shape, v, SG_F64);
-    ck_assert_msg(t != NULL, "%s", sg_last_error());
-    return t;
-}
 
 /* Logits and targets with values from python's math module:
  *   loss_i = log(sum_j exp(x_ij)) - x_i,t ; grad (mean) = (softmax - onehot) / n_valid */
@@ -104,7 +99,7 @@ static const double CE_GRAD_MEAN[] = {0.030010191056793478, 0.08157615701826586,
 START_TEST(ce_values) {
     for (int dt = 0; dt < 2; dt++) {
         double tol = dt == SG_F32 ? 1e-6 : 1e-14;
-        sg_tensor *X = from(dt, 2, (int64_t[]){4, 3}, CE_X);
+        sg_tensor *X = tu_from(dt, 2, (int64_t[]){4, 3}, CE_X);
         sg_set_requires_grad(X, true);
         sg_tensor *none = sg_cross_entropy(X, CE_T, IGN, SG_REDUCE_NONE);
         ck_assert_int_eq(sg_ndim(none), 1);
@@ -125,7 +120,7 @@ END_TEST
 /* Huge logits: no overflow, exact in both dtypes. */
 START_TEST(ce_large_logits) {
     for (int dt = 0; dt < 2; dt++) {
-        sg_tensor *X = from(dt, 2, (int64_t[]){3, 2}, (double[]){1000, 0, 0, 1000, -1000, 1000});
+        sg_tensor *X = tu_from(dt, 2, (int64_t[]){3, 2}, (double[]){1000, 0, 0, 1000, -1000, 1000});
         sg_set_requires_grad(X, true);
         const int64_t t[] = {1, 1, 0};
         tu_assert_values(sg_cross_entropy(X, t, IGN, SG_REDUCE_NONE), (double[]){1000, 0, 2000}, 3, 0, 0);
@@ -190,7 +185,7 @@ START_TEST(bce_values) {
     const double grad_mean[] = {0, 0, 7.440151952041671e-45, 0.17615941559557646, -0.04051482536448665};
     for (int dt = 0; dt < 2; dt++) {
         double tol = dt == SG_F32 ? 1e-6 : 1e-14;
-        sg_tensor *X = from(dt, 1, (int64_t[]){5}, x), *T = from(dt, 1, (int64_t[]){5}, t);
+        sg_tensor *X = tu_from(dt, 1, (int64_t[]){5}, x), *T = tu_from(dt, 1, (int64_t[]){5}, t);
         sg_set_requires_grad(X, true);
         sg_set_requires_grad(T, true);
         tu_assert_values(sg_bce_with_logits(X, T, SG_REDUCE_NONE), none, 5, dt == SG_F32 ? 1e-43 : 0, tol);
@@ -222,8 +217,8 @@ END_TEST
 
 START_TEST(mse_values) {
     for (int dt = 0; dt < 2; dt++) {
-        sg_tensor *A = from(dt, 1, (int64_t[]){3}, (double[]){1, 2, 3});
-        sg_tensor *B = from(dt, 1, (int64_t[]){3}, (double[]){1, 0, 5});
+        sg_tensor *A = tu_from(dt, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+        sg_tensor *B = tu_from(dt, 1, (int64_t[]){3}, (double[]){1, 0, 5});
         sg_set_requires_grad(A, true);
         sg_set_requires_grad(B, true);
         tu_assert_values(sg_mse(A, B, SG_REDUCE_NONE), (double[]){0, 4, 4}, 3, 0, 0);

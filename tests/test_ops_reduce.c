@@ -108,11 +108,6 @@ END_TEST
 START_TEST(f32_table) { tu_check_case_f32(&CASES[_i]); }
 END_TEST
 
-static sg_tensor *from(sg_dtype dt, int nd, const int64_t *shape, const double *v) {
-    sg_tensor *t = sg_from_buffer(dt, nd, shape, v, SG_F64);
-    ck_assert_msg(t != NULL, "%s", sg_last_error());
-    return t;
-}
 
 static void assert_shape(const sg_tensor *t, int nd, const int64_t *shape) {
     ck_assert_msg(t != NULL, "NULL: %s", sg_last_error());
@@ -122,7 +117,7 @@ static void assert_shape(const sg_tensor *t, int nd, const int64_t *shape) {
 }
 
 START_TEST(sum_mean_values) {
-    sg_tensor *A = from(SG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
+    sg_tensor *A = tu_from(SG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 2, 3, 4, 5, 6});
     sg_tensor *r = sg_sum(A, 1, (int[]){0}, false);
     assert_shape(r, 1, (int64_t[]){3});
     tu_assert_values(r, (double[]){5, 7, 9}, 3, 0, 0);
@@ -171,7 +166,7 @@ START_TEST(empty_reductions) {
 END_TEST
 
 START_TEST(max_values_ties_nan) {
-    sg_tensor *A = from(SG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 5, 5, 7, -1, 7});
+    sg_tensor *A = tu_from(SG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 5, 5, 7, -1, 7});
     sg_set_requires_grad(A, true);
     sg_tensor *m = sg_max(A, 1, false);
     assert_shape(m, 1, (int64_t[]){2});
@@ -188,13 +183,13 @@ START_TEST(max_values_ties_nan) {
     ck_assert_int_eq(sg_backward(ma), SG_OK);
     tu_assert_values(sg_grad(A), (double[]){0, 0, 0, 1, 0, 0}, 6, 0, 0);
     /* NaN propagates and the first NaN takes the gradient */
-    sg_tensor *B = from(SG_F64, 1, (int64_t[]){5}, (double[]){1, NAN, 9, NAN, -INFINITY});
+    sg_tensor *B = tu_from(SG_F64, 1, (int64_t[]){5}, (double[]){1, NAN, 9, NAN, -INFINITY});
     sg_set_requires_grad(B, true);
     sg_tensor *mb = sg_max_all(B);
     ck_assert(isnan(sg_item(mb)));
     ck_assert_int_eq(sg_backward(mb), SG_OK);
     tu_assert_values(sg_grad(B), (double[]){0, 1, 0, 0, 0}, 5, 0, 0);
-    sg_tensor *C = from(SG_F32, 2, (int64_t[]){2, 2}, (double[]){-INFINITY, -INFINITY, 3, NAN});
+    sg_tensor *C = tu_from(SG_F32, 2, (int64_t[]){2, 2}, (double[]){-INFINITY, -INFINITY, 3, NAN});
     sg_tensor *mc = sg_max(C, 1, false);
     ck_assert(isinf(sg_get_flat(mc, 0)) && sg_get_flat(mc, 0) < 0);
     ck_assert(isnan(sg_get_flat(mc, 1)));
@@ -208,11 +203,11 @@ END_TEST
 START_TEST(softmax_values) {
     for (int dt = 0; dt < 2; dt++) {
         double tol = dt == SG_F32 ? 1e-6 : 1e-14;
-        sg_tensor *A = from(dt, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+        sg_tensor *A = tu_from(dt, 1, (int64_t[]){3}, (double[]){1, 2, 3});
         tu_assert_values(sg_softmax(A, 0), (double[]){0.09003057317038043, 0.24472847105479759, 0.6652409557748217},
                          3, 0, tol);
         /* large values: no overflow */
-        sg_tensor *L = from(dt, 2, (int64_t[]){2, 3}, (double[]){1000, 1001, 1002, -1000, -1000, -1000});
+        sg_tensor *L = tu_from(dt, 2, (int64_t[]){2, 3}, (double[]){1000, 1001, 1002, -1000, -1000, -1000});
         sg_tensor *ls = sg_log_softmax(L, 1);
         tu_assert_values(ls, (double[]){-2.40760596444438, -1.4076059644443804, -0.4076059644443803,
                                         -1.0986122886681098, -1.0986122886681098, -1.0986122886681098},
@@ -221,11 +216,11 @@ START_TEST(softmax_values) {
                                                        1. / 3, 1. / 3, 1. / 3},
                          6, 0, tol);
         /* a -inf entry gets probability 0, log-probability -inf */
-        sg_tensor *M = from(dt, 1, (int64_t[]){2}, (double[]){0, -INFINITY});
+        sg_tensor *M = tu_from(dt, 1, (int64_t[]){2}, (double[]){0, -INFINITY});
         tu_assert_values(sg_softmax(M, 0), (double[]){1, 0}, 2, 0, 0);
         ck_assert(isinf(sg_get_flat(sg_log_softmax(M, 0), 1)));
         /* columns (dim 0) */
-        sg_tensor *B = from(dt, 2, (int64_t[]){2, 2}, (double[]){0, 5, 0, 5});
+        sg_tensor *B = tu_from(dt, 2, (int64_t[]){2, 2}, (double[]){0, 5, 0, 5});
         tu_assert_values(sg_softmax(B, 0), (double[]){0.5, 0.5, 0.5, 0.5}, 4, 0, 0);
         sg_tensor_free(A);
         sg_tensor_free(L);
@@ -233,9 +228,9 @@ START_TEST(softmax_values) {
         sg_tensor_free(B);
     }
     /* backward by hand: y = softmax(x), s = <v, y>: dx = y * (v - <v, y>) */
-    sg_tensor *X = from(SG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3});
+    sg_tensor *X = tu_from(SG_F64, 1, (int64_t[]){3}, (double[]){1, 2, 3});
     sg_set_requires_grad(X, true);
-    sg_tensor *V = from(SG_F64, 1, (int64_t[]){3}, (double[]){1, 0, -1});
+    sg_tensor *V = tu_from(SG_F64, 1, (int64_t[]){3}, (double[]){1, 0, -1});
     double y[3] = {0.09003057317038043, 0.24472847105479759, 0.6652409557748217};
     double dot = y[0] - y[2];
     ck_assert_int_eq(sg_backward_grad(sg_softmax(X, 0), V), SG_OK);

@@ -15,6 +15,12 @@ sg_tensor *tu_rand(sg_dtype dt, int ndim, const int64_t *shape, double lo, doubl
     return t;
 }
 
+sg_tensor *tu_from(sg_dtype dt, int ndim, const int64_t *shape, const double *values) {
+    sg_tensor *t = sg_from_buffer(dt, ndim, shape, values, SG_F64);
+    ck_assert_msg(t != NULL, "tu_from: %s", sg_last_error());
+    return t;
+}
+
 static void make_inputs(const tu_case *c, sg_dtype dt, sg_tensor **in) {
     double lo = c->lo, hi = c->hi;
     if (lo == 0 && hi == 0) {

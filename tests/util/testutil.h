@@ -29,6 +29,8 @@ typedef struct tu_case {
 /* Random leaf tensor, uniform in [lo, hi], seeded. requires_grad as given. User-owned. */
 sg_tensor *tu_rand(sg_dtype dt, int ndim, const int64_t *shape, double lo, double hi, uint64_t seed,
                    bool requires_grad);
+/* User-owned tensor of dtype dt from float64 values (fails the test on error). */
+sg_tensor *tu_from(sg_dtype dt, int ndim, const int64_t *shape, const double *values);
 /* Full float64 gradcheck of the case; fails the test with the gradcheck message. */
 void tu_check_case_grad(const tu_case *c);
 /* Runs the case's function in float32 and float64 on the same values; asserts agreement. */
