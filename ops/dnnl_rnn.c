@@ -235,7 +235,8 @@ static int prim_build(sg__rnn_prim *p) {
 
 static bool key_eq(const sg__rnn_key *a, const sg__rnn_key *b) {
     return a->alg == b->alg && a->dirs == b->dirs && a->T == b->T && a->B == b->B && a->D == b->D && a->H == b->H &&
-           a->P == b->P && a->peephole == b->peephole && a->proj == b->proj && a->training == b->training;
+           a->P == b->P && a->peephole == b->peephole && a->proj == b->proj && a->training == b->training &&
+           a->threads == b->threads;
 }
 
 /* Called with g_mu held. */

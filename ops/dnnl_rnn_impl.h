@@ -25,6 +25,7 @@ typedef struct {
     int dirs;
     int64_t T, B, D, H, P;
     bool peephole, proj, training;
+    int threads; /* oneDNN fixes a primitive's parallel decomposition when it is created */
 } sg__rnn_key;
 
 /* One primitive set: forward (training or inference) and, for training, backward, plus the

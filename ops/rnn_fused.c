@@ -210,7 +210,8 @@ sg_tensor *sg_rnn_fused_layer(const sg_rnn_config *cfg, sg_tensor *x, sg_tensor 
             if (t) in[n_in++] = t;
         }
     bool train = sg__needs_grad(n_in, in);
-    sg__rnn_key key = {alg_of(cfg), dirs, x->shape[0], x->shape[1], x->shape[2], H, P, cfg->peephole, cfg->proj_size > 0, train};
+    sg__rnn_key key = {alg_of(cfg), dirs, x->shape[0], x->shape[1], x->shape[2], H, P, cfg->peephole, cfg->proj_size > 0, train,
+                       sg_get_num_threads()};
 
     fused_ctx *c = calloc(1, sizeof *c);
     if (!c) {

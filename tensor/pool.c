@@ -43,6 +43,12 @@ static int size_class(size_t n, size_t *cap) {
     return c < SG_POOL_CLASSES ? c : -1;
 }
 
+/* byte size of class c (inverse of size_class) */
+static size_t class_bytes(int c) {
+    int p = c / SG_POOL_SUB + SG_POOL_MIN_SHIFT, k = c % SG_POOL_SUB;
+    return ((size_t)1 << p) + (size_t)k * (((size_t)1 << p) / SG_POOL_SUB);
+}
+
 void sg_release_cached_memory(void) {
     pthread_mutex_lock(&g_lock);
     for (int c = 0; c < SG_POOL_CLASSES; c++)
@@ -75,8 +81,20 @@ void sg__pool_free(void *p, size_t cap) {
     if (!p) return;
     size_t c_cap;
     int c = SG_POOL_ENABLED ? size_class(cap, &c_cap) : -1;
-    if (c >= 0 && c_cap == cap) {
+    if (c >= 0 && c_cap == cap && cap <= SG_POOL_MAX_BYTES) {
         pthread_mutex_lock(&g_lock);
+        /* make room by dropping blocks of other sizes, largest classes first: the sizes in use now
+         * (this step's) must not be locked out by sizes a previous model or phase left behind */
+        for (int k = SG_POOL_CLASSES - 1; k >= 0 && g_cached + cap > SG_POOL_MAX_BYTES; k--) {
+            if (k == c) continue;
+            size_t kcap = class_bytes(k);
+            while (g_free[k] && g_cached + cap > SG_POOL_MAX_BYTES) {
+                block *b = g_free[k];
+                g_free[k] = b->next;
+                g_cached -= kcap;
+                free(b);
+            }
+        }
         bool keep = g_cached + cap <= SG_POOL_MAX_BYTES;
         if (keep) {
             ((block *)p)->next = g_free[c];
