@@ -2,6 +2,7 @@
  * transposes, and linear: x (..., In) @ w^T + bias -> (..., Out). Strided operands are passed to
  * BLAS as they are whenever one of their two strides is 1 (a transposed view costs no copy). */
 #include <cblas.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #if SEQGRAD_HAVE_DNNL
@@ -10,6 +11,9 @@
 
 #include "../autograd/node.h"
 #include "ops.h"
+
+/* float32 products with at most this many rows are split by columns across threads (see gemm) */
+enum { SG_GEMM_SPLIT_MAX_M = 256, SG_GEMM_SPLIT_MIN_N = 128, SG_GEMM_SPLIT_ALIGN = 16 };
 
 /* A logical 2-D matrix inside a tensor: element (i,j) at p[i*rs + j*cs]. */
 typedef struct {
@@ -76,8 +80,29 @@ static void gemm(sg_dtype dt, const mat *A, const mat *B, mat *C, double alpha, 
     int ldc = (int)(C->rs > N ? C->rs : N);
 #if SEQGRAD_HAVE_DNNL
     if (dt == SG_F32 && sg_get_gemm_backend() == SG_GEMM_ONEDNN) { /* row-major, like cblas here */
-        dnnl_status_t st = dnnl_sgemm(ta == CblasNoTrans ? 'N' : 'T', tb == CblasNoTrans ? 'N' : 'T', M, N, K,
-                                      (float)alpha, A->p, lda, B->p, ldb, (float)beta, C->p, ldc);
+        char cta = ta == CblasNoTrans ? 'N' : 'T', ctb = tb == CblasNoTrans ? 'N' : 'T';
+        int nthr = omp_get_max_threads();
+        if (nthr > 1 && !omp_in_parallel() && M <= SG_GEMM_SPLIT_MAX_M && N >= nthr * SG_GEMM_SPLIT_MIN_N) {
+            /* Small-M products (the per-step recurrent ones) barely speed up with oneDNN's own
+             * threading; give each thread a block of C's columns instead (oneDNN runs one thread
+             * inside a parallel region). Each element is still one thread's fixed-order sum. */
+            const float *Bp = B->p;
+            float *Cp = C->p;
+            bool ok = true;
+            SG_PRAGMA(omp parallel num_threads(nthr) reduction(&& : ok))
+            {
+                int t = omp_get_thread_num(), nt = omp_get_num_threads();
+                int64_t n0 = (int64_t)N * t / nt / SG_GEMM_SPLIT_ALIGN * SG_GEMM_SPLIT_ALIGN;
+                int64_t n1 = t + 1 == nt ? N : (int64_t)N * (t + 1) / nt / SG_GEMM_SPLIT_ALIGN * SG_GEMM_SPLIT_ALIGN;
+                const float *Bt = tb == CblasNoTrans ? Bp + n0 : Bp + n0 * ldb;
+                if (n1 > n0)
+                    ok = dnnl_sgemm(cta, ctb, M, n1 - n0, K, (float)alpha, A->p, lda, Bt, ldb, (float)beta, Cp + n0,
+                                    ldc) == dnnl_success;
+            }
+            SG_ASSERT(ok);
+            return;
+        }
+        dnnl_status_t st = dnnl_sgemm(cta, ctb, M, N, K, (float)alpha, A->p, lda, B->p, ldb, (float)beta, C->p, ldc);
         SG_ASSERT(st == dnnl_success); /* arguments were validated above; failure is a library bug */
         return;
     }
