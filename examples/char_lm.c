@@ -226,21 +226,7 @@ static int sample(net_t *n, const sg_char_corpus *cc, const char *prompt, int64_
 }
 
 static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch) {
-    char e[NUM_BUF], b[NUM_BUF], be[NUM_BUF];
-    snprintf(e, sizeof e, "%d", epoch);
-    snprintf(b, sizeof b, "%.17g", best);
-    snprintf(be, sizeof be, "%d", best_epoch);
-    const char *meta[] = {"epoch", e, "best_val_ppl", b, "best_epoch", be, "example", "char_lm", NULL};
-    if (sg_checkpoint_save(path, n->m, opt, meta)) {
-        fprintf(stderr, "char_lm: cannot save %s: %s\n", path, sg_last_error());
-        return 1;
-    }
-    return 0;
-}
-
-static double meta_num(const char *path, const char *key, double dflt) {
-    char buf[NUM_BUF];
-    return sg_checkpoint_meta(path, key, buf, sizeof buf) > 0 ? atof(buf) : dflt;
+    return ex_save_checkpoint("char_lm", path, n->m, opt, epoch, "best_val_ppl", best, best_epoch);
 }
 
 int main(int argc, char **argv) {
@@ -292,9 +278,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "char_lm: cannot resume from %s: %s\n", a.resume, sg_last_error());
             goto done;
         }
-        start = (int)meta_num(a.resume, "epoch", 0);
-        best = meta_num(a.resume, "best_val_ppl", INFINITY);
-        best_epoch = (int)meta_num(a.resume, "best_epoch", 0);
+        start = (int)ex_meta_num(a.resume, "epoch", 0);
+        best = ex_meta_num(a.resume, "best_val_ppl", INFINITY);
+        best_epoch = (int)ex_meta_num(a.resume, "best_epoch", 0);
         printf("resumed from %s after epoch %d (best validation perplexity %.3f)\n", a.resume, start, best);
     }
     ex_log log;

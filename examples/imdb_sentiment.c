@@ -238,19 +238,7 @@ static int load_split(const char *root, const char *name, int64_t limit, uint64_
 }
 
 static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch) {
-    char e[NUM_BUF], b[NUM_BUF], be[NUM_BUF];
-    snprintf(e, sizeof e, "%d", epoch);
-    snprintf(b, sizeof b, "%.17g", best);
-    snprintf(be, sizeof be, "%d", best_epoch);
-    const char *meta[] = {"epoch", e, "best_test_acc", b, "best_epoch", be, "example", "imdb_sentiment", NULL};
-    if (!sg_checkpoint_save(path, n->m, opt, meta)) return 0;
-    fprintf(stderr, "imdb_sentiment: cannot save %s: %s\n", path, sg_last_error());
-    return 1;
-}
-
-static double meta_num(const char *path, const char *key, double dflt) {
-    char buf[NUM_BUF];
-    return sg_checkpoint_meta(path, key, buf, sizeof buf) > 0 ? atof(buf) : dflt;
+    return ex_save_checkpoint("imdb_sentiment", path, n->m, opt, epoch, "best_test_acc", best, best_epoch);
 }
 
 int main(int argc, char **argv) {
@@ -323,9 +311,9 @@ int main(int argc, char **argv) {
             fprintf(stderr, "imdb_sentiment: cannot resume from %s: %s\n", a.resume, sg_last_error());
             goto done;
         }
-        start = (int)meta_num(a.resume, "epoch", 0);
-        best = meta_num(a.resume, "best_test_acc", -1);
-        best_epoch = (int)meta_num(a.resume, "best_epoch", 0);
+        start = (int)ex_meta_num(a.resume, "epoch", 0);
+        best = ex_meta_num(a.resume, "best_test_acc", -1);
+        best_epoch = (int)ex_meta_num(a.resume, "best_epoch", 0);
         printf("resumed from %s after epoch %d\n", a.resume, start);
     }
     if (ex_log_open(&log, a.out_dir, "imdb_sentiment", "epoch,train_loss,train_acc,test_loss,test_acc,eval_seconds,seconds",

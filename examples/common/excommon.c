@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { BAR_WIDTH = 24, SECONDS_PER_MINUTE = 60 };
+enum { BAR_WIDTH = 24, SECONDS_PER_MINUTE = 60, NUM_BUF = 64 };
 #define REDRAW_SECONDS 0.2
 
 double ex_now(void) {
@@ -178,4 +178,21 @@ int ex_plot(const ex_log *l, const char *out_dir, const char *name, int x_col, c
     int rc = system(script);
     if (rc == 0) printf("plot: %s\n", png);
     return rc == 0 ? 0 : 1;
+}
+
+int ex_save_checkpoint(const char *prog, const char *path, const sg_model *m, const sg_optim *opt, int epoch,
+                       const char *best_key, double best, int best_epoch) {
+    char e[NUM_BUF], b[NUM_BUF], be[NUM_BUF];
+    snprintf(e, sizeof e, "%d", epoch);
+    snprintf(b, sizeof b, "%.17g", best);
+    snprintf(be, sizeof be, "%d", best_epoch);
+    const char *meta[] = {"epoch", e, best_key, b, "best_epoch", be, "example", prog, NULL};
+    if (!sg_checkpoint_save(path, m, opt, meta)) return 0;
+    fprintf(stderr, "%s: cannot save %s: %s\n", prog, path, sg_last_error());
+    return 1;
+}
+
+double ex_meta_num(const char *path, const char *key, double dflt) {
+    char buf[NUM_BUF];
+    return sg_checkpoint_meta(path, key, buf, sizeof buf) > 0 ? atof(buf) : dflt;
 }

@@ -59,6 +59,13 @@ void ex_log_close(ex_log *l);
 int ex_plot(const ex_log *l, const char *out_dir, const char *name, int x_col, const int *y_cols, int ny,
             const char *const *titles);
 
+/* Checkpoint of model + optimizer with the examples' metadata: "epoch", best_key = best (exact),
+ * "best_epoch", "example" = prog. On failure prints "<prog>: cannot save <path>: <why>", returns 1. */
+int ex_save_checkpoint(const char *prog, const char *path, const sg_model *m, const sg_optim *opt, int epoch,
+                       const char *best_key, double best, int best_epoch);
+/* Numeric metadata value of a checkpoint, or dflt when the key is absent. */
+double ex_meta_num(const char *path, const char *key, double dflt);
+
 /* "<out_dir>/<name>" into buf */
 char *ex_path(char *buf, size_t n, const char *out_dir, const char *name);
 
