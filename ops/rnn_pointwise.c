@@ -42,33 +42,22 @@ static inline double sigm(double x) {
             const T *restrict cp = C + b * H;                                                      \
             T *restrict yh = Y + b * H, *restrict yc = Y + B * H + b * H;                          \
             T *restrict s = S ? S + b * LSTM_SAVED * H : NULL;                                     \
-            if (s) {                                                                               \
-                SG_PRAGMA(omp simd)                                                                \
-                for (int64_t j = 0; j < H; j++) {                                                  \
-                    T i = SIGM(T, (x[j] + g[j]));                                                  \
-                    T f = SIGM(T, (x[H + j] + g[H + j]));                                          \
-                    T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                 \
-                    T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]));                                  \
-                    T cn = f * cp[j] + i * gg;                                                     \
-                    T tc = TANH(T, cn);                                                            \
-                    yh[j] = o * tc;                                                                \
-                    yc[j] = cn;                                                                    \
+            SG_PRAGMA(omp simd)                                                                    \
+            for (int64_t j = 0; j < H; j++) {                                                      \
+                T i = SIGM(T, (x[j] + g[j]));                                                      \
+                T f = SIGM(T, (x[H + j] + g[H + j]));                                              \
+                T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                     \
+                T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]));                                      \
+                T cn = f * cp[j] + i * gg;                                                         \
+                T tc = TANH(T, cn);                                                                \
+                yh[j] = o * tc;                                                                    \
+                yc[j] = cn;                                                                        \
+                if (s) { /* loop-invariant: the compiler unswitches it */                          \
                     s[j] = i;                                                                      \
                     s[H + j] = f;                                                                  \
                     s[2 * H + j] = gg;                                                             \
                     s[3 * H + j] = o;                                                              \
                     s[4 * H + j] = tc;                                                             \
-                }                                                                                  \
-            } else {                                                                               \
-                SG_PRAGMA(omp simd)                                                                \
-                for (int64_t j = 0; j < H; j++) {                                                  \
-                    T i = SIGM(T, (x[j] + g[j]));                                                  \
-                    T f = SIGM(T, (x[H + j] + g[H + j]));                                          \
-                    T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                 \
-                    T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]));                                  \
-                    T cn = f * cp[j] + i * gg;                                                     \
-                    yh[j] = o * TANH(T, cn);                                                       \
-                    yc[j] = cn;                                                                    \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
