@@ -1,14 +1,20 @@
 /* Fused elementwise parts of the LSTM and GRU steps: the gate nonlinearities and state update in
  * one pass, with a closed-form backward. Speed only: each is exactly the composition of sg_add,
  * sg_sigmoid, sg_tanh and sg_mul that nn/rnn_cell.c otherwise uses, and is gradchecked as such.
- * Not the matrix products: those stay sg_linear. B batch, H hidden. */
+ * Not the matrix products: those stay sg_linear. B batch, H hidden.
+ * Memory: nothing is saved for backward beyond the inputs and the output the tape keeps anyway;
+ * backward recomputes the gate activations from them (a few exp per element, cheaper than
+ * storing 4-5 activations per element of every step: W2's 65 MB). */
 #include <math.h>
 
 #include "../autograd/node.h"
 #include "fastmath.h"
 #include "ops.h"
 
-enum { LSTM_G = 4, GRU_G = 3, LSTM_SAVED = 5, GRU_SAVED = 4 };
+enum { LSTM_G = 4, GRU_G = 3 };
+/* node->saved slots: the state input and the two gate inputs, contiguous (the inputs themselves
+ * when they already are, so saving them costs nothing) */
+enum { SAVED_STATE = 0, SAVED_XG = 1, SAVED_HG = 2 };
 
 static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_t B, int64_t n) {
     if (t->ndim == 2 && t->shape[0] == B && t->shape[1] == n) return true;
@@ -32,49 +38,47 @@ static inline double sigm(double x) {
 
 /* ---- LSTM: xg, hg (B,4H) gate pre-activations in order i,f,g,o; c (B,H) -> (2,B,H) = [h; c'] ---- */
 
+#define LSTM_GATES(T)                                                                              \
+    T i = SIGM(T, (x[j] + g[j]));                                                                  \
+    T f = SIGM(T, (x[H + j] + g[H + j]));                                                          \
+    T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                                 \
+    T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]))
+
 #define LSTM_FWD(T)                                                                                \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(st);                             \
-        T *Y = sg__ptr(out), *S = save ? sg__ptr(save) : NULL;                                     \
+        T *Y = sg__ptr(out);                                                                       \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
             const T *restrict cp = C + b * H;                                                      \
             T *restrict yh = Y + b * H, *restrict yc = Y + B * H + b * H;                          \
-            T *restrict s = S ? S + b * LSTM_SAVED * H : NULL;                                     \
             SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                T i = SIGM(T, (x[j] + g[j]));                                                      \
-                T f = SIGM(T, (x[H + j] + g[H + j]));                                              \
-                T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                     \
-                T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]));                                      \
+                LSTM_GATES(T);                                                                     \
                 T cn = f * cp[j] + i * gg;                                                         \
-                T tc = TANH(T, cn);                                                                \
-                yh[j] = o * tc;                                                                    \
+                yh[j] = o * TANH(T, cn);                                                           \
                 yc[j] = cn;                                                                        \
-                if (s) { /* loop-invariant: the compiler unswitches it */                          \
-                    s[j] = i;                                                                      \
-                    s[H + j] = f;                                                                  \
-                    s[2 * H + j] = gg;                                                             \
-                    s[3 * H + j] = o;                                                              \
-                    s[4 * H + j] = tc;                                                             \
-                }                                                                                  \
             }                                                                                      \
         }                                                                                          \
     } while (0)
 
+/* recomputes the gates from the inputs and tanh(c') from the output */
 #define LSTM_BWD(T)                                                                                \
     do {                                                                                           \
-        const T *S = sg__ptr(n->saved[0]), *C = sg__ptr(n->saved[1]), *DY = sg__ptr(gout);         \
+        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(n->saved[SAVED_STATE]);                    \
+        const T *Y = sg__ptr(n->out), *DY = sg__ptr(gout);                                         \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc);                                                    \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict s = S + b * LSTM_SAVED * H, *restrict cp = C + b * H;                \
+            const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
+            const T *restrict cp = C + b * H, *restrict yc = Y + B * H + b * H;                    \
             const T *restrict dyh = DY + b * H, *restrict dyc = DY + B * H + b * H;                \
             T *restrict d = DG + b * 4 * H, *restrict dcp = DC + b * H;                            \
             SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                T i = s[j], f = s[H + j], gg = s[2 * H + j], o = s[3 * H + j], tc = s[4 * H + j];  \
+                LSTM_GATES(T);                                                                     \
+                T tc = TANH(T, yc[j]);                                                             \
                 T dh = dyh[j], dcn = dyc[j] + dh * o * (1 - tc * tc);                              \
                 d[j] = dcn * gg * i * (1 - i);                                                     \
                 d[H + j] = dcn * cp[j] * f * (1 - f);                                              \
@@ -94,6 +98,7 @@ static int lstm_bw(sg_node *n, const sg_tensor *gout) {
         if (dc) sg__unref(dc);
         return SG_ERR_MEM;
     }
+    const sg_tensor *xc = n->saved[SAVED_XG], *hc = n->saved[SAVED_HG];
     if (gout->dtype == SG_F32) LSTM_BWD(float);
     else LSTM_BWD(double);
     int rc = SG_OK;
@@ -112,8 +117,8 @@ static int lstm_bw(sg_node *n, const sg_tensor *gout) {
     return rc;
 }
 
-static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, sg_tensor *save,
-                     int64_t B, int64_t H) {
+static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, int64_t B,
+                     int64_t H) {
     if (out->dtype == SG_F32) LSTM_FWD(float);
     else LSTM_FWD(double);
 }
@@ -121,44 +126,41 @@ static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *
 /* ---- GRU (PyTorch, linear before reset): xg (B,3H) = x W_ih^T + b_ih, hg (B,3H) = h W_hh^T + b_hh,
  * gate order r, z, n; h (B,H) -> h' (B,H) ---- */
 
+#define GRU_GATES(T)                                                                               \
+    T r = SIGM(T, (x[j] + g[j]));                                                                  \
+    T z = SIGM(T, (x[H + j] + g[H + j]));                                                          \
+    T hn = g[2 * H + j];                                                                           \
+    T nn = TANH(T, (x[2 * H + j] + r * hn))
+
 #define GRU_FWD(T)                                                                                 \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(st);                            \
-        T *Y = sg__ptr(out), *S = save ? sg__ptr(save) : NULL;                                     \
+        T *Y = sg__ptr(out);                                                                       \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
             const T *restrict hp = Hp + b * H;                                                     \
-            T *restrict y = Y + b * H, *restrict s = S ? S + b * GRU_SAVED * H : NULL;             \
+            T *restrict y = Y + b * H;                                                             \
             SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                T r = SIGM(T, (x[j] + g[j]));                                                      \
-                T z = SIGM(T, (x[H + j] + g[H + j]));                                              \
-                T hn = g[2 * H + j];                                                               \
-                T nn = TANH(T, (x[2 * H + j] + r * hn));                                           \
+                GRU_GATES(T);                                                                      \
                 y[j] = nn + z * (hp[j] - nn);                                                      \
-                if (s) {                                                                           \
-                    s[j] = r;                                                                      \
-                    s[H + j] = z;                                                                  \
-                    s[2 * H + j] = nn;                                                             \
-                    s[3 * H + j] = hn;                                                             \
-                }                                                                                  \
             }                                                                                      \
         }                                                                                          \
     } while (0)
 
 #define GRU_BWD(T)                                                                                 \
     do {                                                                                           \
-        const T *S = sg__ptr(n->saved[0]), *Hp = sg__ptr(n->saved[1]), *DY = sg__ptr(gout);        \
+        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(n->saved[SAVED_STATE]), *DY = sg__ptr(gout); \
         T *DX = sg__ptr(dx), *DHG = sg__ptr(dhg), *DH = sg__ptr(dh);                               \
         SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict s = S + b * GRU_SAVED * H, *restrict hp = Hp + b * H;                \
-            const T *restrict dy = DY + b * H;                                                     \
+            const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
+            const T *restrict hp = Hp + b * H, *restrict dy = DY + b * H;                          \
             T *restrict dxr = DX + b * 3 * H, *restrict dgr = DHG + b * 3 * H, *restrict dh_ = DH + b * H; \
             SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                T r = s[j], z = s[H + j], nn = s[2 * H + j], hn = s[3 * H + j];                    \
+                GRU_GATES(T);                                                                      \
                 T dan = dy[j] * (1 - z) * (1 - nn * nn);                                           \
                 T dar = dan * hn * r * (1 - r);                                                    \
                 T daz = dy[j] * (hp[j] - nn) * z * (1 - z);                                        \
@@ -181,6 +183,7 @@ static int gru_bw(sg_node *n, const sg_tensor *gout) {
     sg_tensor *dh = sg__alloc(dt, 2, (int64_t[]){B, H}, false);
     int rc = (dx && dhg && dh) ? SG_OK : SG_ERR_MEM;
     if (!rc) {
+        const sg_tensor *xc = n->saved[SAVED_XG], *hc = n->saved[SAVED_HG];
         if (dt == SG_F32) GRU_BWD(float);
         else GRU_BWD(double);
         rc = sg__grad_accum(n->in[0], dx);
@@ -198,26 +201,26 @@ static int gru_bw(sg_node *n, const sg_tensor *gout) {
     return rc;
 }
 
-static void gru_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, sg_tensor *save,
-                    int64_t B, int64_t H) {
+static void gru_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, int64_t B,
+                    int64_t H) {
     if (out->dtype == SG_F32) GRU_FWD(float);
     else GRU_FWD(double);
 }
 
-/* ---- the shared op driver: checks, contiguous inputs, output, saved activations, node ---- */
+/* ---- the shared op driver: checks, contiguous inputs, output, node ---- */
 
-typedef void (*pw_kernel)(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out,
-                          sg_tensor *save, int64_t B, int64_t H);
+typedef void (*pw_kernel)(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, int64_t B,
+                          int64_t H);
 typedef struct {
     const char *name, *state; /* op name and the name of its state argument */
-    int gates, saved;         /* G, and activations saved per element for backward */
+    int gates;                /* G */
     bool packed;              /* output (2, B, H) = [h'; c'] instead of (B, H) */
     pw_kernel fwd;
     sg_backward_fn bw;
 } pw_op;
 
-static const pw_op LSTM_OP = {"sg_lstm_pointwise", "c", LSTM_G, LSTM_SAVED, true, lstm_fwd, lstm_bw};
-static const pw_op GRU_OP = {"sg_gru_pointwise", "h", GRU_G, GRU_SAVED, false, gru_fwd, gru_bw};
+static const pw_op LSTM_OP = {"sg_lstm_pointwise", "c", LSTM_G, true, lstm_fwd, lstm_bw};
+static const pw_op GRU_OP = {"sg_gru_pointwise", "h", GRU_G, false, gru_fwd, gru_bw};
 
 static sg_tensor *pointwise(const pw_op *op, sg_tensor *xg, sg_tensor *hg, sg_tensor *s) {
     if (!sg__check_arg(xg, op->name, "xg") || !sg__check_arg(hg, op->name, "hg") ||
@@ -234,27 +237,26 @@ static sg_tensor *pointwise(const pw_op *op, sg_tensor *xg, sg_tensor *hg, sg_te
     if (!check_2d(op->name, "xg", xg, B, op->gates * H) || !check_2d(op->name, "hg", hg, B, op->gates * H))
         return NULL;
     sg_tensor *in[3] = {xg, hg, s};
-    bool grad = sg__needs_grad(3, in);
     sg_tensor *xc = sg__contig(xg), *hc = sg__contig(hg), *st = sg__contig(s);
-    sg_tensor *out = NULL, *save = NULL;
+    sg_tensor *out = NULL;
     if (xc && hc && st)
         out = op->packed ? sg__out(xg->dtype, 3, (int64_t[]){2, B, H}, false) : sg__out(xg->dtype, 2, (int64_t[]){B, H}, false);
-    if (out && grad) save = sg__alloc(xg->dtype, 2, (int64_t[]){B, op->saved * H}, false);
     int err = SG_OK;
-    if (out && (!grad || save)) {
-        op->fwd(xc, hc, st, out, save, B, H);
+    if (out) {
+        op->fwd(xc, hc, st, out, B, H);
         sg_node *n = sg__record(out, op->name, op->bw, 3, in, &err);
         if (n) {
             n->iarg[0] = B;
             n->iarg[1] = H;
-            sg__save(n, 0, save);
-            sg__save(n, 1, st);
+            sg__save(n, SAVED_STATE, st);
+            sg__save(n, SAVED_XG, xc);
+            sg__save(n, SAVED_HG, hc);
         }
     } else {
         err = SG_ERR_MEM;
     }
-    sg_tensor *tmp[] = {xc, hc, st, save};
-    for (int i = 0; i < 4; i++)
+    sg_tensor *tmp[] = {xc, hc, st};
+    for (int i = 0; i < 3; i++)
         if (tmp[i]) sg__unref(tmp[i]);
     return err ? NULL : out;
 }
