@@ -251,7 +251,7 @@ int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
             for (int i = 0; i < n; i++) {
                 if (x0[i]) {
                     sg__kcopy(inputs[i], x0[i]);
-                    inputs[i]->storage->version++;
+                    sg__bump(inputs[i]->storage);
                     sg__unref(x0[i]);
                 }
                 if (u[i]) sg_tensor_free(u[i]);

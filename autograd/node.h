@@ -59,6 +59,17 @@ static inline bool sg__wants_grad(const sg_node *n, int k) {
     return (n->in[k]->flags & SG_FLAG_REQUIRES_GRAD) != 0;
 }
 
+/* Two independent parts of one graph, e.g. the two directions of a bidirectional layer: runs
+ * fn(0, arg) and fn(1, arg) concurrently, one thread each, when the thread count is 2 or 3, else
+ * one after the other. Each part records onto its own segment of the calling thread's tape and
+ * backward runs the two segments concurrently as well. The caller guarantees independence: no
+ * tensor that a node of one part accumulates a gradient into may be used by the other part (make
+ * each part's inputs before the call); tensors both only read (no gradient) may be shared. fn
+ * must not mark, release or clear the tape. Results are the same for the same thread count.
+ * Returns the first failure of the two parts (its message is kept), else 0. */
+typedef int (*sg_part_fn)(int part, void *arg);
+int sg__tape_parallel(sg_part_fn fn, void *arg);
+
 /* Argument checks shared by ops (record the error and return false). */
 bool sg__same_dtype(const char *op, const sg_tensor *a, const sg_tensor *b);
 int sg__norm_dim(const char *op, int dim, int ndim); /* -> [0,ndim) or -1 with error */

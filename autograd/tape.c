@@ -1,5 +1,9 @@
 /* The per-thread tape: a creation-ordered list of op results. Creation order is a topological
- * order (inputs exist before outputs), so backward is one reverse loop: no recursion, no sort. */
+ * order (inputs exist before outputs), so backward is one reverse loop: no recursion, no sort.
+ * Two independent parts of a graph may be recorded concurrently (sg__tape_parallel): they land as
+ * two adjacent segments, a "group", and backward runs the two segments concurrently too. */
+#include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,9 +11,21 @@
 
 void sg__registry_remove(const void *p);
 
+/* Parts run concurrently only at 2 or 3 threads: each part then runs on one thread (nested
+ * OpenMP regions, oneDNN's and OpenBLAS's threading all go serial inside a parallel region), so
+ * with more threads running the parts in turn, each on all threads, uses the machine better. */
+enum { PAR_PARTS = 2, PAR_MAX_THREADS = 3, TAPE_MIN_CAP = 256, PART_MSG_MAX = 1024 };
+
+/* tape items [start, mid) and [mid, end) were recorded concurrently and are independent */
+typedef struct {
+    size_t start, mid, end;
+} tape_group;
+
 typedef struct {
     sg_tensor **items;
     size_t len, cap;
+    tape_group *groups; /* increasing, non-overlapping */
+    size_t ngroups, gcap;
 } tape_t;
 
 static _Thread_local tape_t g_tape;
@@ -34,10 +50,11 @@ int sg_tape_release(size_t mark) {
         sg__registry_remove(t); /* dead to the user now, even if a reference remains */
         sg__unref(t);
     }
+    while (g_tape.ngroups && g_tape.groups[g_tape.ngroups - 1].end > mark) g_tape.ngroups--;
     if (g_tape.len == 0) {
         free(g_tape.items);
-        g_tape.items = NULL;
-        g_tape.cap = 0;
+        free(g_tape.groups);
+        g_tape = (tape_t){0};
     }
     return SG_OK;
 }
@@ -46,7 +63,7 @@ void sg_tape_clear(void) { sg_tape_release(0); }
 
 static bool tape_push(sg_tensor *t) {
     if (g_tape.len == g_tape.cap) {
-        size_t cap = g_tape.cap ? 2 * g_tape.cap : 256;
+        size_t cap = g_tape.cap ? 2 * g_tape.cap : TAPE_MIN_CAP;
         sg_tensor **ni = realloc(g_tape.items, cap * sizeof *ni);
         if (!ni) return false;
         g_tape.items = ni;
@@ -170,7 +187,7 @@ int sg__grad_accum(sg_tensor *t, sg_tensor *g) {
         return SG_OK;
     }
     sg__kaccum(t->grad, g);
-    t->grad->storage->version++;
+    sg__bump(t->grad->storage);
     sg__unref(g);
     return SG_OK;
 }
@@ -197,7 +214,7 @@ int sg__grad_accum_slice(sg_tensor *t, sg_tensor *g, int dim, int64_t start) {
     sg_tensor *v = tg ? sg__view(tg, tg->ndim, g->shape, tg->stride, tg->offset + start * tg->stride[dim]) : NULL;
     if (v) {
         sg__kaccum(v, g);
-        tg->storage->version++;
+        sg__bump(tg->storage);
         sg__unref(v);
     }
     sg__unref(g);
@@ -243,6 +260,63 @@ static int check_versions(const sg_node *n) {
     return SG_OK;
 }
 
+/* Backward of the nodes of items [lo, hi), last first. After a failure (rc != 0) it only drops the
+ * intermediate gradients. Returns the first failure. */
+static int backward_range(sg_tensor **items, size_t lo, size_t hi, int rc) {
+    for (size_t i = hi; i-- > lo;) {
+        sg_tensor *t = items[i];
+        sg_node *n = t->node;
+        if (!n || !t->grad) continue;
+        if (rc == SG_OK) rc = check_versions(n);
+        if (rc == SG_OK) rc = n->backward(n, t->grad);
+        sg__unref(t->grad); /* intermediate grads are dropped as soon as they are used */
+        t->grad = NULL;
+    }
+    return rc;
+}
+
+static bool can_run_parts(void) {
+    int nthr = omp_get_max_threads();
+    return nthr >= PAR_PARTS && nthr <= PAR_MAX_THREADS && !omp_in_parallel();
+}
+
+/* Copies a failure recorded on a helper thread into the calling thread's error state. */
+typedef struct {
+    int status;
+    char msg[PART_MSG_MAX];
+} part_error;
+
+static void keep_error(part_error *e, int rc) {
+    e->status = rc;
+    if (rc) snprintf(e->msg, sizeof e->msg, "%s", sg_last_error());
+}
+
+static int first_error(const part_error *e) {
+    for (int k = 0; k < PAR_PARTS; k++)
+        if (e[k].status) return sg_set_error((sg_status)e[k].status, "%s", e[k].msg);
+    return SG_OK;
+}
+
+/* The two segments of a group, concurrently when the thread count allows (they are independent:
+ * neither accumulates into a tensor the other touches). */
+static int backward_group(sg_tensor **items, const tape_group *g, int rc) {
+    if (rc || !can_run_parts()) {
+        rc = backward_range(items, g->mid, g->end, rc);
+        return backward_range(items, g->start, g->mid, rc);
+    }
+    part_error e[PAR_PARTS] = {0};
+    SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
+    {
+        int k = omp_get_thread_num();
+        bool prev = sg_set_grad_enabled(false);
+        omp_set_num_threads(1); /* this part's own kernels stay on this thread */
+        int r = k == 0 ? backward_range(items, g->mid, g->end, SG_OK) : backward_range(items, g->start, g->mid, SG_OK);
+        keep_error(&e[k], r);
+        sg_set_grad_enabled(prev);
+    }
+    return first_error(e);
+}
+
 static int run_backward(sg_tensor *out, const sg_tensor *seed) {
     if (!out->node) { /* a leaf: the gradient is the seed itself */
         sg_tensor *g = sg__alloc(out->dtype, out->ndim, out->shape, false);
@@ -267,14 +341,17 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
 
     bool prev = sg_set_grad_enabled(false);
     int rc = SG_OK;
-    for (size_t i = pos + 1; i-- > 0;) {
-        sg_tensor *t = g_tape.items[i];
-        sg_node *n = t->node;
-        if (!n || !t->grad) continue;
-        if (rc == SG_OK) rc = check_versions(n);
-        if (rc == SG_OK) rc = n->backward(n, t->grad);
-        sg__unref(t->grad); /* intermediate grads are dropped as soon as they are used */
-        t->grad = NULL;
+    size_t gi = g_tape.ngroups; /* groups ending at or before pos run concurrently */
+    while (gi && g_tape.groups[gi - 1].end > pos + 1) gi--;
+    for (size_t i = pos + 1; i > 0;) {
+        if (gi && g_tape.groups[gi - 1].end == i) {
+            const tape_group *g = &g_tape.groups[--gi];
+            rc = backward_group(g_tape.items, g, rc);
+            i = g->start;
+        } else {
+            i--;
+            rc = backward_range(g_tape.items, i, i + 1, rc);
+        }
     }
     sg_set_grad_enabled(prev);
     return rc;
@@ -326,10 +403,83 @@ int sg_zero_grad(sg_tensor *const *ts, int n) {
         if (!sg__check_arg(ts[i], "sg_zero_grad", "ts[i]")) return sg_last_status();
         if (ts[i]->grad) {
             sg__kfill(ts[i]->grad, 0.0);
-            ts[i]->grad->storage->version++;
+            sg__bump(ts[i]->grad->storage);
         }
     }
     return SG_OK;
+}
+
+/* Appends the items of part p (recorded on a helper tape) to this thread's tape. */
+static bool splice(tape_t *p) {
+    size_t need = g_tape.len + p->len;
+    if (need > g_tape.cap) {
+        size_t cap = g_tape.cap ? g_tape.cap : TAPE_MIN_CAP;
+        while (cap < need) cap *= 2;
+        sg_tensor **ni = realloc(g_tape.items, cap * sizeof *ni);
+        if (!ni) return false;
+        g_tape.items = ni;
+        g_tape.cap = cap;
+    }
+    for (size_t i = 0; i < p->len; i++) {
+        p->items[i]->tape_pos = g_tape.len;
+        g_tape.items[g_tape.len++] = p->items[i];
+    }
+    p->len = 0;
+    return true;
+}
+
+static void drop_part(tape_t *p) {
+    while (p->len) {
+        sg_tensor *t = p->items[--p->len];
+        sg__registry_remove(t);
+        sg__unref(t);
+    }
+    free(p->items);
+    free(p->groups);
+}
+
+static bool add_group(tape_group g) {
+    if (g_tape.ngroups == g_tape.gcap) {
+        size_t cap = g_tape.gcap ? 2 * g_tape.gcap : TAPE_MIN_CAP;
+        tape_group *ng = realloc(g_tape.groups, cap * sizeof *ng);
+        if (!ng) return false;
+        g_tape.groups = ng;
+        g_tape.gcap = cap;
+    }
+    g_tape.groups[g_tape.ngroups++] = g;
+    return true;
+}
+
+int sg__tape_parallel(sg_part_fn fn, void *arg) {
+    if (!can_run_parts()) {
+        int rc = fn(0, arg);
+        return rc ? rc : fn(1, arg);
+    }
+    bool grad = !g_no_grad;
+    tape_t part[PAR_PARTS] = {{0}};
+    part_error e[PAR_PARTS] = {0};
+    SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
+    {
+        int k = omp_get_thread_num();
+        tape_t own = g_tape; /* the caller's tape on thread 0; the helper's (normally empty) on 1 */
+        bool own_no_grad = g_no_grad;
+        g_tape = (tape_t){0};
+        g_no_grad = !grad;
+        omp_set_num_threads(1);
+        keep_error(&e[k], fn(k, arg));
+        part[k] = g_tape;
+        g_tape = own;
+        g_no_grad = own_no_grad;
+    }
+    size_t start = g_tape.len, mid = start + part[0].len, end = mid + part[1].len;
+    bool ok = true;
+    for (int k = 0; k < PAR_PARTS; k++) {
+        ok = ok && splice(&part[k]);
+        drop_part(&part[k]); /* frees only what could not be spliced */
+    }
+    if (ok && mid > start && end > mid) ok = add_group((tape_group){start, mid, end});
+    if (!ok) return sg_set_error(SG_ERR_MEM, "out of memory (tape)");
+    return first_error(e);
 }
 
 sg_tensor *sg_detach(sg_tensor *t) {

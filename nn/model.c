@@ -228,7 +228,7 @@ sg_tensor *sg_model_flat_grads(const sg_model *m) { return final_ok(m, "sg_model
 int sg_model_zero_grad(sg_model *m) {
     if (!final_ok(m, "sg_model_zero_grad")) return sg_last_status();
     memset(m->grad->data, 0, m->grad->nbytes);
-    m->grad->version++;
+    sg__bump(m->grad);
     return SG_OK;
 }
 

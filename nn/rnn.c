@@ -204,23 +204,31 @@ static int make_masks(sg_dtype dt, int64_t T, int64_t B, const int64_t *lengths,
     return SG_OK;
 }
 
-/* One layer, one direction over the whole sequence. inp (T, B, Din). Writes out (T, B, P) and the
- * final states. */
-static int run_direction(const sg_rnn *r, int l, int d, sg_tensor *inp, sg_tensor *h, sg_tensor *c,
-                         sg_tensor *const *masks, sg_tensor **out, sg_tensor **h_n, sg_tensor **c_n) {
-    const sg_rnn_config *cfg = &r->cfg;
-    sg__cell_w w;
-    if (sg__cell_resolve(r->m, cfg, cell_params(r, l, d), &w)) return sg_last_status();
-    int64_t T = inp->shape[0];
-    sg_tensor *xp = sg_linear(inp, w.w_ih, w.b_ih); /* (T, B, G*H): one GEMM for all steps */
+/* One layer of the composed graph: per direction its weights, input products and initial states
+ * (made before the directions run, so the two directions share no tensor they write a gradient
+ * into), and the results. */
+typedef struct {
+    const sg_rnn_config *cfg;
+    sg_tensor *const *masks;
+    sg__cell_w w[MAX_DIRS];
+    sg_tensor *xp[MAX_DIRS]; /* (T, B, G*H) = inp W_ih^T + b_ih: one GEMM for all steps */
+    sg_tensor *h[MAX_DIRS], *c[MAX_DIRS];
+    sg_tensor *out[MAX_DIRS], *h_n[MAX_DIRS], *c_n[MAX_DIRS];
+} layer_job;
+
+/* Direction d of a layer over the whole sequence: writes out (T, B, P) and the final states. */
+static int run_direction(int d, void *arg) {
+    layer_job *j = arg;
+    sg_tensor *xp = j->xp[d], *h = j->h[d], *c = j->c[d], *const *masks = j->masks;
+    int64_t T = xp->shape[0];
     sg_tensor **outs = calloc((size_t)T, sizeof *outs);
     if (!outs) return sg_set_error(SG_ERR_MEM, "sg_rnn_forward: out of memory");
-    int rc = xp ? SG_OK : sg_last_status();
+    int rc = SG_OK;
     for (int64_t s = 0; s < T && !rc; s++) {
         int64_t t = d == 0 ? s : T - 1 - s;
         sg_tensor *xg = sg_squeeze(sg_narrow(xp, 0, t, 1), 0);
         sg_tensor *hn = NULL, *cn = NULL;
-        rc = xg ? sg__cell_step(cfg, &w, xg, h, c, &hn, &cn) : sg_last_status();
+        rc = xg ? sg__cell_step(j->cfg, &j->w[d], xg, h, c, &hn, &cn) : sg_last_status();
         if (rc) break;
         if (masks) { /* past a sequence's end: keep the state, output zero */
             outs[t] = sg_mul(hn, masks[t]);
@@ -234,10 +242,10 @@ static int run_direction(const sg_rnn *r, int l, int d, sg_tensor *inp, sg_tenso
         if (!outs[t] || !h) rc = sg_last_status();
     }
     if (!rc) {
-        *out = sg_stack((int)T, outs, 0);
-        *h_n = h;
-        *c_n = c;
-        if (!*out) rc = sg_last_status();
+        j->out[d] = sg_stack((int)T, outs, 0);
+        j->h_n[d] = h;
+        j->c_n[d] = c;
+        if (!j->out[d]) rc = sg_last_status();
     }
     free(outs);
     return rc;
@@ -260,15 +268,23 @@ static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *m
     if (!rc && lstm && !c0) zc = sg__out(dt, 2, (int64_t[]){B, H}, true);
 
     for (int l = 0; l < r->L && !rc; l++) {
-        sg_tensor *dir_out[MAX_DIRS] = {0};
+        layer_job job = {.cfg = cfg, .masks = masks};
         for (int d = 0; d < r->dirs && !rc; d++) {
             int k = l * r->dirs + d;
-            sg_tensor *h = h0 ? state_at(h0, k) : zh;
-            sg_tensor *c = lstm ? (c0 ? state_at(c0, k) : zc) : NULL;
-            rc = run_direction(r, l, d, inp, h, c, masks, &dir_out[d], &hn[k], &cn[k]);
+            rc = sg__cell_resolve(r->m, cfg, cell_params(r, l, d), &job.w[d]);
+            if (rc) break;
+            job.xp[d] = sg_linear(inp, job.w[d].w_ih, job.w[d].b_ih);
+            job.h[d] = h0 ? state_at(h0, k) : zh;
+            job.c[d] = lstm ? (c0 ? state_at(c0, k) : zc) : NULL;
+            if (!job.xp[d] || !job.h[d] || (lstm && !job.c[d])) rc = sg_last_status();
         }
+        if (!rc) rc = r->dirs == 2 ? sg__tape_parallel(run_direction, &job) : run_direction(0, &job);
         if (rc) break;
-        inp = r->dirs == 2 ? sg_concat(2, dir_out, 2) : dir_out[0];
+        for (int d = 0; d < r->dirs; d++) {
+            hn[l * r->dirs + d] = job.h_n[d];
+            cn[l * r->dirs + d] = job.c_n[d];
+        }
+        inp = r->dirs == 2 ? sg_concat(2, job.out, 2) : job.out[0];
         if (l + 1 < r->L && cfg->dropout > 0) inp = sg_model_dropout(r->m, inp, cfg->dropout);
         if (!inp) rc = sg_last_status();
     }

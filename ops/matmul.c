@@ -262,7 +262,7 @@ static int linear_bw(sg_node *n, const sg_tensor *g) {
         if (w->grad && w->grad->stride[1] == 1 && w->grad->stride[0] >= In) {
             mat C = mat_of(w->grad, 0, false);
             gemm(g->dtype, &Gt, &X, &C, 1.0, 1.0);
-            w->grad->storage->version++;
+            sg__bump(w->grad->storage);
         } else {
             sg_tensor *gw = sg__alloc(g->dtype, 2, w->shape, false);
             if (!gw) return SG_ERR_MEM;

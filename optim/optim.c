@@ -193,7 +193,7 @@ int sg_optim_step(sg_optim *o) {
     default: return sg_set_error(SG_ERR_ARG, "sg_optim_step: invalid optimizer");
     }
     o->steps++;
-    fp->storage->version++;
+    sg__bump(fp->storage);
     return SG_OK;
 }
 
@@ -264,7 +264,7 @@ double sg_clip_grad_norm(sg_model *m, double max_norm) {
             double *g = sg__ptr(fg);
             for (int64_t i = 0; i < n; i++) g[i] *= coef;
         }
-        fg->storage->version++;
+        sg__bump(fg->storage);
     }
     return norm;
 }
@@ -281,7 +281,7 @@ int sg_clip_grad_value(sg_model *m, double clip) {
         double *g = sg__ptr(fg);
         for (int64_t i = 0; i < n; i++) g[i] = g[i] > clip ? clip : g[i] < -clip ? -clip : g[i];
     }
-    fg->storage->version++;
+    sg__bump(fg->storage);
     return SG_OK;
 }
 

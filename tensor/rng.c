@@ -51,7 +51,7 @@ static int fill_random(sg_tensor *t, sg_rng *rng, int normal, double a, double b
     if (t->dtype == SG_F32) RAND_LOOP(float);
     else RAND_LOOP(double);
     rng->offset += (uint64_t)n;
-    t->storage->version++;
+    sg__bump(t->storage);
     return SG_OK;
 }
 

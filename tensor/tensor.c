@@ -32,14 +32,14 @@ sg_storage *sg__storage_new(size_t nbytes, bool zero) {
         free(st);
         return NULL;
     }
-    if (zero) memset(st->data, 0, st->capacity);
+    if (zero) memset(st->data, 0, nbytes); /* the slack of the size class is never read */
     st->nbytes = nbytes;
     st->refcount = 1;
     return st;
 }
 
 void sg__storage_unref(sg_storage *st) {
-    if (!st || --st->refcount > 0) return;
+    if (!st || __atomic_sub_fetch(&st->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     sg__pool_free(st->data, st->capacity);
     free(st);
 }
@@ -123,7 +123,7 @@ sg_tensor *sg__from_storage(sg_storage *st, sg_dtype dt, int ndim, const int64_t
         return NULL;
     }
     t->storage = st;
-    st->refcount++;
+    __atomic_add_fetch(&st->refcount, 1, __ATOMIC_RELAXED);
     t->offset = offset;
     return t;
 }
@@ -136,10 +136,10 @@ sg_tensor *sg__view(const sg_tensor *src, int ndim, const int64_t *shape, const 
     return t;
 }
 
-void sg__ref(sg_tensor *t) { t->refcount++; }
+void sg__ref(sg_tensor *t) { __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED); }
 
 void sg__unref(sg_tensor *t) {
-    if (!t || --t->refcount > 0) return;
+    if (!t || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     sg__registry_remove(t);
     if (t->node) sg__node_free(t->node);
     if (t->grad) sg__unref(t->grad);
@@ -336,7 +336,7 @@ int sg_set_flat(sg_tensor *t, int64_t i, double v) {
     int64_t off = sg__flat_to_offset(t, i);
     if (t->dtype == SG_F32) ((float *)sg__ptr(t))[off] = (float)v;
     else ((double *)sg__ptr(t))[off] = v;
-    t->storage->version++;
+    sg__bump(t->storage);
     return SG_OK;
 }
 
@@ -386,7 +386,7 @@ const void *sg_data_const(const sg_tensor *t) {
     return sg__check_arg(t, "sg_data_const", "t") ? sg__ptr(t) : NULL;
 }
 void sg_mark_modified(sg_tensor *t) {
-    if (sg__check_arg(t, "sg_mark_modified", "t")) t->storage->version++;
+    if (sg__check_arg(t, "sg_mark_modified", "t")) sg__bump(t->storage);
 }
 uint64_t sg_version(const sg_tensor *t) {
     return sg__check_arg(t, "sg_version", "t") ? t->storage->version : 0;
@@ -397,7 +397,7 @@ uint64_t sg_version(const sg_tensor *t) {
 int sg_fill(sg_tensor *t, double value) {
     if (!sg__check_arg(t, "sg_fill", "t")) return sg_last_status();
     sg__kfill(t, value);
-    t->storage->version++;
+    sg__bump(t->storage);
     return SG_OK;
 }
 

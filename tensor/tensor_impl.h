@@ -12,8 +12,8 @@ typedef struct sg_storage {
     void *data;
     size_t nbytes;
     size_t capacity; /* bytes actually allocated (a storage-cache size class) */
-    int refcount;
-    uint64_t version; /* bumped on every in-place write */
+    int refcount;     /* atomic (sg__ref/unref): the two directions of a layer may run on two threads */
+    uint64_t version; /* bumped on every in-place write, with sg__bump */
 } sg_storage;
 
 enum {
@@ -51,6 +51,10 @@ void sg__storage_unref(sg_storage *st);
 /* Storage cache (tensor/pool.c): 64-byte aligned blocks of at least nbytes; *cap gets the size. */
 void *sg__pool_alloc(size_t nbytes, size_t *cap);
 void sg__pool_free(void *p, size_t cap);
+
+/* Records an in-place write to st (atomic: parameter gradients share one storage and two threads may
+ * accumulate into disjoint parts of it). */
+static inline void sg__bump(sg_storage *st) { __atomic_add_fetch(&st->version, 1, __ATOMIC_RELAXED); }
 
 void sg__ref(sg_tensor *t);
 void sg__unref(sg_tensor *t); /* frees at refcount 0 (and its grad and node) */
