@@ -11,7 +11,9 @@
 #include "fastmath.h"
 #include "ops.h"
 
-enum { LSTM_G = 4, GRU_G = 3 };
+/* an element costs several exp/tanh: worth splitting across threads at PW_COST times fewer
+ * elements than a plain element-wise kernel */
+enum { LSTM_G = 4, GRU_G = 3, PW_COST = 8 };
 /* node->saved slots: the state input and the two gate inputs, contiguous (the inputs themselves
  * when they already are, so saving them costs nothing) */
 enum { SAVED_STATE = 0, SAVED_XG = 1, SAVED_HG = 2 };
@@ -48,7 +50,7 @@ static inline double sigm(double x) {
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(st);                             \
         T *Y = sg__ptr(out);                                                                       \
-        SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
             const T *restrict cp = C + b * H;                                                      \
@@ -69,7 +71,7 @@ static inline double sigm(double x) {
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(n->saved[SAVED_STATE]);                    \
         const T *Y = sg__ptr(n->out), *DY = sg__ptr(gout);                                         \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc);                                                    \
-        SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
             const T *restrict cp = C + b * H, *restrict yc = Y + B * H + b * H;                    \
@@ -136,7 +138,7 @@ static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(st);                            \
         T *Y = sg__ptr(out);                                                                       \
-        SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
             const T *restrict hp = Hp + b * H;                                                     \
@@ -153,7 +155,7 @@ static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(n->saved[SAVED_STATE]), *DY = sg__ptr(gout); \
         T *DX = sg__ptr(dx), *DHG = sg__ptr(dhg), *DH = sg__ptr(dh);                               \
-        SG_OMP_FOR_IF(B * H >= SG_PAR_MIN)                                                         \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
             const T *restrict hp = Hp + b * H, *restrict dy = DY + b * H;                          \
