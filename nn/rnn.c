@@ -251,6 +251,11 @@ static int run_direction(int d, void *arg) {
     return rc;
 }
 
+/* Whether a composed step's backward reads its input products xg (nn/rnn_cell.c): only the fused
+ * PyTorch-form GRU op does (it recomputes its gates from them). Every other step consumes xg through
+ * sg_linear_add or sg_add, whose backward reads none of its values. */
+static bool step_reads_xg(const sg_rnn_config *cfg) { return cfg->cell == SG_CELL_GRU && !cfg->gru_reset_before; }
+
 /* The whole stack as the composed graph (the definition). inp (T,B,D) time-major. */
 static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *masks, sg_tensor *h0, sg_tensor *c0,
                             sg_tensor **output, sg_tensor **h_n, sg_tensor **c_n) {
@@ -280,6 +285,8 @@ static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *m
         }
         if (!rc) rc = r->dirs == 2 ? sg__tape_parallel(run_direction, &job) : run_direction(0, &job);
         if (rc) break;
+        if (!step_reads_xg(cfg)) /* the input products are dead now: free them before backward */
+            for (int d = 0; d < r->dirs; d++) sg__drop_data(job.xp[d]);
         for (int d = 0; d < r->dirs; d++) {
             hn[l * r->dirs + d] = job.h_n[d];
             cn[l * r->dirs + d] = job.c_n[d];

@@ -107,7 +107,7 @@ static int lstm_step(const sg_rnn_config *cfg, const sg__cell_w *w, sg_tensor *x
                      sg_tensor **h_new, sg_tensor **c_new) {
     int64_t H = cfg->hidden_size;
     if (!w->w_ci) { /* the fused pointwise op: same formula as below, one pass */
-        sg_tensor *hc = sg_lstm_pointwise(xg, sg_linear(h, w->w_hh, w->b_hh), c);
+        sg_tensor *hc = sg_lstm_pointwise(sg_linear_add(h, w->w_hh, w->b_hh, xg), NULL, c);
         sg_tensor *hn = packed_state(hc, 0);
         *c_new = packed_state(hc, 1);
         *h_new = w->w_hr ? sg_linear(hn, w->w_hr, NULL) : hn;
@@ -151,8 +151,8 @@ int sg__cell_step(const sg_rnn_config *cfg, const sg__cell_w *w, sg_tensor *xg, 
     switch (cfg->cell) {
     case SG_CELL_LSTM: return lstm_step(cfg, w, xg, h, c, h_new, c_new);
     case SG_CELL_GRU: return gru_step(cfg, w, xg, h, h_new);
-    case SG_CELL_RNN_TANH: *h_new = sg_tanh(sg_add(xg, sg_linear(h, w->w_hh, w->b_hh))); break;
-    case SG_CELL_RNN_RELU: *h_new = sg_relu(sg_add(xg, sg_linear(h, w->w_hh, w->b_hh))); break;
+    case SG_CELL_RNN_TANH: *h_new = sg_tanh(sg_linear_add(h, w->w_hh, w->b_hh, xg)); break;
+    case SG_CELL_RNN_RELU: *h_new = sg_relu(sg_linear_add(h, w->w_hh, w->b_hh, xg)); break;
     default: return sg_set_error(SG_ERR_ARG, "sg_rnn: invalid cell kind");
     }
     return *h_new ? SG_OK : sg_last_status();

@@ -243,10 +243,14 @@ sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b) {
 
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b) { return sg_matmul_t(a, false, b, false); }
 
-/* ---- linear: x (R, In) @ w^T (In, Out) + bias (Out) -> (R, Out), leading dims of x flattened ---- */
+/* ---- linear: x (R, In) @ w^T (In, Out) + bias (Out) [+ add (R, Out)] -> (R, Out), leading dims of
+ * x flattened. Inputs x, w, then add (sg_linear_add only), then bias when given. ---- */
+
+enum { LIN_HAS_ADD = 0 }; /* iarg slot: 1 when input 2 is the added tensor */
 
 static int linear_bw(sg_node *n, const sg_tensor *g) {
     sg_tensor *x2 = n->saved[0], *w = n->in[1];
+    int ib = n->iarg[LIN_HAS_ADD] ? 3 : 2; /* bias input index */
     int64_t R = x2->shape[0], In = x2->shape[1], Out = w->shape[0];
     mat G = {sg__ptr(g), R, Out, Out, 1};
     int rc = SG_OK;
@@ -271,15 +275,20 @@ static int linear_bw(sg_node *n, const sg_tensor *g) {
             rc = sg__grad_accum(w, gw);
         }
     }
-    if (!rc && n->n_in > 2 && sg__wants_grad(n, 2)) { /* db (Out) = column sums of g */
+    if (!rc && n->n_in > ib && sg__wants_grad(n, ib)) { /* db (Out) = column sums of g */
         sg_tensor *gb = sg__sum_to_shape(g, 1, &Out);
-        rc = gb ? sg__grad_accum(n->in[2], gb) : SG_ERR_MEM;
+        rc = gb ? sg__grad_accum(n->in[ib], gb) : SG_ERR_MEM;
+    }
+    if (!rc && n->iarg[LIN_HAS_ADD] && sg__wants_grad(n, 2)) { /* d add = g, unchanged */
+        sg_tensor *ga = sg__alloc(g->dtype, g->ndim, g->shape, false);
+        if (!ga) return SG_ERR_MEM;
+        sg__kcopy(ga, g);
+        rc = sg__grad_accum(n->in[2], ga);
     }
     return rc;
 }
 
-sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias) {
-    const char *name = "sg_linear";
+static sg_tensor *linear(const char *name, sg_tensor *x, sg_tensor *w, sg_tensor *bias, sg_tensor *add) {
     if (!sg__check_arg(x, name, "x") || !sg__check_arg(w, name, "w")) return NULL;
     if (bias && !sg__check_arg(bias, name, "bias")) return NULL;
     if (!sg__same_dtype(name, x, w) || (bias && !sg__same_dtype(name, x, bias))) return NULL;
@@ -294,11 +303,21 @@ sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias) {
     }
     int64_t In = w->shape[1], Out = w->shape[0], R = 1;
     for (int i = 0; i < x->ndim - 1; i++) R *= x->shape[i];
-    sg_tensor *xc = sg__contig(x);
-    sg_tensor *wc = xc ? blas_operand(w) : NULL;
     int64_t shp[SG_MAX_DIMS];
     for (int i = 0; i < x->ndim - 1; i++) shp[i] = x->shape[i];
     shp[x->ndim - 1] = Out;
+    if (add) {
+        if (!sg__check_arg(add, name, "add") || !sg__same_dtype(name, x, add)) return NULL;
+        bool same = add->ndim == x->ndim;
+        for (int i = 0; same && i < x->ndim; i++) same = add->shape[i] == shp[i];
+        if (!same) {
+            sg_set_error(SG_ERR_SHAPE, "%s: add must have the result's shape %s, got %s", name,
+                         sg__shape_str(x->ndim, shp, sx, sizeof sx), sg__shape_str(add->ndim, add->shape, sw, sizeof sw));
+            return NULL;
+        }
+    }
+    sg_tensor *xc = sg__contig(x);
+    sg_tensor *wc = xc ? blas_operand(w) : NULL;
     sg_tensor *out = wc ? sg__out(x->dtype, x->ndim, shp, false) : NULL;
     sg_tensor *x2 = NULL;
     if (out) {
@@ -308,11 +327,12 @@ sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias) {
     if (x2) {
         mat X = mat_of(x2, 0, false), Wt = mat_of(wc, 0, true), C = {sg__ptr(out), R, Out, Out, 1};
         double beta = 0.0;
-        if (bias) { /* prefill rows with the bias, then accumulate the product */
+        if (bias || add) { /* prefill rows with add and/or the bias, then accumulate the product */
             int64_t s2[2] = {R, Out};
             sg_tensor *o2 = sg__view(out, 2, s2, (int64_t[]){Out, 1}, 0);
             if (o2) {
-                sg__kcopy(o2, bias);
+                if (add) sg__kcopy(out, add);
+                if (bias) (add ? sg__kaccum : sg__kcopy)(o2, bias);
                 sg__unref(o2);
                 beta = 1.0;
             }
@@ -324,14 +344,27 @@ sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias) {
         if (wc) sg__unref(wc);
         return NULL;
     }
-    int err;
-    sg_tensor *in[3] = {x, w, bias};
-    sg_node *n = sg__record(out, name, linear_bw, bias ? 3 : 2, in, &err);
+    int err, n_in = 2;
+    sg_tensor *in[4] = {x, w};
+    if (add) in[n_in++] = add;
+    if (bias) in[n_in++] = bias;
+    sg_node *n = sg__record(out, name, linear_bw, n_in, in, &err);
     if (n) {
+        n->iarg[LIN_HAS_ADD] = add != NULL;
         sg__save(n, 0, x2);
         sg__save(n, 1, wc);
     }
     sg__unref(x2);
     sg__unref(wc);
     return err ? NULL : out;
+}
+
+sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias) { return linear("sg_linear", x, w, bias, NULL); }
+
+sg_tensor *sg_linear_add(sg_tensor *x, sg_tensor *w, sg_tensor *bias, sg_tensor *add) {
+    if (!add) {
+        sg_set_error(SG_ERR_NULL, "sg_linear_add: argument 'add' is NULL");
+        return NULL;
+    }
+    return linear("sg_linear_add", x, w, bias, add);
 }

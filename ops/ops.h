@@ -56,6 +56,10 @@ sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b);
 sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b);
 /* x (..., In) @ w^T (In, Out) + bias (Out) -> (..., Out); bias may be NULL. One GEMM. */
 sg_tensor *sg_linear(sg_tensor *x, sg_tensor *w, sg_tensor *bias);
+/* add + x @ w^T + bias, add (..., Out) of the result's shape: one GEMM accumulating onto add (a
+ * recurrent step's h W_hh^T + b_hh on top of the precomputed input products). Backward never reads
+ * add's values. */
+sg_tensor *sg_linear_add(sg_tensor *x, sg_tensor *w, sg_tensor *bias, sg_tensor *add);
 
 /* ---- softmax family: a (...) -> same shape, normalised along dim ---- */
 /* Stable (the slice maximum is subtracted; computed in double). a needs at least one dim. A NaN in
@@ -116,7 +120,8 @@ sg_tensor *sg_masked_fill(sg_tensor *a, sg_tensor *mask, double value);
 /* ---- fused recurrent gate ops (speed; each equals its composition of the ops above) ---- */
 /* LSTM step after the matrix products: xg, hg (B, 4H) gate pre-activations in PyTorch order
  * i, f, g, o (x W_ih^T + b_ih and h W_hh^T + b_hh), c (B, H) -> (2, B, H) holding h' and c':
- * c' = s(f) c + s(i) tanh(g), h' = s(o) tanh(c'). */
+ * c' = s(f) c + s(i) tanh(g), h' = s(o) tanh(c'). hg may be NULL: xg is then the whole
+ * pre-activation (e.g. sg_linear_add(h, W_hh, b_hh, x W_ih^T + b_ih)). */
 sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c);
 /* GRU step (PyTorch form) after the matrix products: xg (B, 3H) = x W_ih^T + b_ih, hg (B, 3H) =
  * h W_hh^T + b_hh, order r, z, n; h (B, H) -> h' (B, H):

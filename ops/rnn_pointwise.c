@@ -17,6 +17,7 @@ enum { LSTM_G = 4, GRU_G = 3, PW_COST = 8 };
 /* node->saved slots: the state input and the two gate inputs, contiguous (the inputs themselves
  * when they already are, so saving them costs nothing) */
 enum { SAVED_STATE = 0, SAVED_XG = 1, SAVED_HG = 2 };
+enum { IN_XG = 0, IN_STATE = 1, IN_HG = 2 }; /* node inputs (hg last: it may be absent) */
 
 static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_t B, int64_t n) {
     if (t->ndim == 2 && t->shape[0] == B && t->shape[1] == n) return true;
@@ -40,15 +41,17 @@ static inline double sigm(double x) {
 
 /* ---- LSTM: xg, hg (B,4H) gate pre-activations in order i,f,g,o; c (B,H) -> (2,B,H) = [h; c'] ---- */
 
-#define LSTM_GATES(T)                                                                              \
-    T i = SIGM(T, (x[j] + g[j]));                                                                  \
-    T f = SIGM(T, (x[H + j] + g[H + j]));                                                          \
-    T gg = TANH(T, (x[2 * H + j] + g[2 * H + j]));                                                 \
-    T o = SIGM(T, (x[3 * H + j] + g[3 * H + j]))
+/* the pre-activation of gate element k: x + g, or x alone when there is no hg (ADDG a literal 0/1) */
+#define PRE(ADDG, k) (ADDG ? x[k] + g[k] : x[k])
+#define LSTM_GATES(T, ADDG)                                                                        \
+    T i = SIGM(T, PRE(ADDG, j));                                                                   \
+    T f = SIGM(T, PRE(ADDG, H + j));                                                               \
+    T gg = TANH(T, PRE(ADDG, 2 * H + j));                                                          \
+    T o = SIGM(T, PRE(ADDG, 3 * H + j))
 
-#define LSTM_FWD(T)                                                                                \
+#define LSTM_FWD(T, ADDG)                                                                          \
     do {                                                                                           \
-        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(st);                             \
+        const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(st);                  \
         T *Y = sg__ptr(out);                                                                       \
         SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
@@ -57,7 +60,7 @@ static inline double sigm(double x) {
             T *restrict yh = Y + b * H, *restrict yc = Y + B * H + b * H;                          \
             SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                LSTM_GATES(T);                                                                     \
+                LSTM_GATES(T, ADDG);                                                               \
                 T cn = f * cp[j] + i * gg;                                                         \
                 yh[j] = o * TANH(T, cn);                                                           \
                 yc[j] = cn;                                                                        \
@@ -66,9 +69,9 @@ static inline double sigm(double x) {
     } while (0)
 
 /* recomputes the gates from the inputs and tanh(c') from the output */
-#define LSTM_BWD(T)                                                                                \
+#define LSTM_BWD(T, ADDG)                                                                          \
     do {                                                                                           \
-        const T *X = sg__ptr(xc), *G = sg__ptr(hc), *C = sg__ptr(n->saved[SAVED_STATE]);                    \
+        const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(n->saved[SAVED_STATE]); \
         const T *Y = sg__ptr(n->out), *DY = sg__ptr(gout);                                         \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc);                                                    \
         SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
@@ -79,7 +82,7 @@ static inline double sigm(double x) {
             T *restrict d = DG + b * 4 * H, *restrict dcp = DC + b * H;                            \
             SG_PRAGMA(omp simd)                                                                    \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                LSTM_GATES(T);                                                                     \
+                LSTM_GATES(T, ADDG);                                                               \
                 T tc = TANH(T, yc[j]);                                                             \
                 T dh = dyh[j], dcn = dyc[j] + dh * o * (1 - tc * tc);                              \
                 d[j] = dcn * gg * i * (1 - i);                                                     \
@@ -101,28 +104,32 @@ static int lstm_bw(sg_node *n, const sg_tensor *gout) {
         return SG_ERR_MEM;
     }
     const sg_tensor *xc = n->saved[SAVED_XG], *hc = n->saved[SAVED_HG];
-    if (gout->dtype == SG_F32) LSTM_BWD(float);
-    else LSTM_BWD(double);
+    bool addg = hc != NULL;
+    if (gout->dtype == SG_F32 && addg) LSTM_BWD(float, 1);
+    else if (gout->dtype == SG_F32) LSTM_BWD(float, 0);
+    else if (addg) LSTM_BWD(double, 1);
+    else LSTM_BWD(double, 0);
+    /* inputs: xg, c, then hg when given; both gate inputs get the same gradient */
     int rc = SG_OK;
-    if (sg__wants_grad(n, 0) && sg__wants_grad(n, 1)) { /* both gate inputs get the same gradient */
+    if (addg && sg__wants_grad(n, IN_HG)) {
         sg__ref(dg);
-        rc = sg__grad_accum(n->in[0], dg);
-        if (!rc) rc = sg__grad_accum(n->in[1], dg);
-        else sg__unref(dg);
-    } else if (sg__wants_grad(n, 0)) {
-        rc = sg__grad_accum(n->in[0], dg);
-    } else {
-        rc = sg__grad_accum(n->in[1], dg);
+        rc = sg__grad_accum(n->in[IN_HG], dg);
+        if (rc) sg__unref(dg);
     }
-    if (!rc) rc = sg__grad_accum(n->in[2], dc);
+    if (!rc) rc = sg__grad_accum(n->in[IN_XG], dg);
+    else sg__unref(dg);
+    if (!rc) rc = sg__grad_accum(n->in[IN_STATE], dc);
     else sg__unref(dc);
     return rc;
 }
 
 static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, int64_t B,
                      int64_t H) {
-    if (out->dtype == SG_F32) LSTM_FWD(float);
-    else LSTM_FWD(double);
+    bool addg = hc != NULL;
+    if (out->dtype == SG_F32 && addg) LSTM_FWD(float, 1);
+    else if (out->dtype == SG_F32) LSTM_FWD(float, 0);
+    else if (addg) LSTM_FWD(double, 1);
+    else LSTM_FWD(double, 0);
 }
 
 /* ---- GRU (PyTorch, linear before reset): xg (B,3H) = x W_ih^T + b_ih, hg (B,3H) = h W_hh^T + b_hh,
@@ -188,12 +195,12 @@ static int gru_bw(sg_node *n, const sg_tensor *gout) {
         const sg_tensor *xc = n->saved[SAVED_XG], *hc = n->saved[SAVED_HG];
         if (dt == SG_F32) GRU_BWD(float);
         else GRU_BWD(double);
-        rc = sg__grad_accum(n->in[0], dx);
+        rc = sg__grad_accum(n->in[IN_XG], dx);
         dx = NULL;
-        if (!rc) rc = sg__grad_accum(n->in[1], dhg);
+        if (!rc) rc = sg__grad_accum(n->in[IN_HG], dhg);
         else sg__unref(dhg);
         dhg = NULL;
-        if (!rc) rc = sg__grad_accum(n->in[2], dh);
+        if (!rc) rc = sg__grad_accum(n->in[IN_STATE], dh);
         else sg__unref(dh);
         dh = NULL;
     }
@@ -216,19 +223,20 @@ typedef void (*pw_kernel)(const sg_tensor *xc, const sg_tensor *hc, const sg_ten
 typedef struct {
     const char *name, *state; /* op name and the name of its state argument */
     int gates;                /* G */
+    bool optional_hg;         /* hg may be NULL (xg is then the whole pre-activation) */
     bool packed;              /* output (2, B, H) = [h'; c'] instead of (B, H) */
     pw_kernel fwd;
     sg_backward_fn bw;
 } pw_op;
 
-static const pw_op LSTM_OP = {"sg_lstm_pointwise", "c", LSTM_G, true, lstm_fwd, lstm_bw};
-static const pw_op GRU_OP = {"sg_gru_pointwise", "h", GRU_G, false, gru_fwd, gru_bw};
+static const pw_op LSTM_OP = {"sg_lstm_pointwise", "c", LSTM_G, true, true, lstm_fwd, lstm_bw};
+static const pw_op GRU_OP = {"sg_gru_pointwise", "h", GRU_G, false, false, gru_fwd, gru_bw};
 
+/* hg may be NULL only where op->optional_hg: xg then holds the whole pre-activation */
 static sg_tensor *pointwise(const pw_op *op, sg_tensor *xg, sg_tensor *hg, sg_tensor *s) {
-    if (!sg__check_arg(xg, op->name, "xg") || !sg__check_arg(hg, op->name, "hg") ||
-        !sg__check_arg(s, op->name, op->state))
-        return NULL;
-    if (!sg__same_dtype(op->name, xg, hg) || !sg__same_dtype(op->name, xg, s)) return NULL;
+    if (!sg__check_arg(xg, op->name, "xg") || !sg__check_arg(s, op->name, op->state)) return NULL;
+    if ((hg || !op->optional_hg) && !sg__check_arg(hg, op->name, "hg")) return NULL;
+    if ((hg && !sg__same_dtype(op->name, xg, hg)) || !sg__same_dtype(op->name, xg, s)) return NULL;
     if (s->ndim != 2) {
         char b[SG_SHAPE_BUF];
         sg_set_error(SG_ERR_SHAPE, "%s: %s must be (B, H), got %s", op->name, op->state,
@@ -236,23 +244,23 @@ static sg_tensor *pointwise(const pw_op *op, sg_tensor *xg, sg_tensor *hg, sg_te
         return NULL;
     }
     int64_t B = s->shape[0], H = s->shape[1];
-    if (!check_2d(op->name, "xg", xg, B, op->gates * H) || !check_2d(op->name, "hg", hg, B, op->gates * H))
+    if (!check_2d(op->name, "xg", xg, B, op->gates * H) || (hg && !check_2d(op->name, "hg", hg, B, op->gates * H)))
         return NULL;
-    sg_tensor *in[3] = {xg, hg, s};
-    sg_tensor *xc = sg__contig(xg), *hc = sg__contig(hg), *st = sg__contig(s);
+    sg_tensor *in[3] = {[IN_XG] = xg, [IN_STATE] = s, [IN_HG] = hg};
+    sg_tensor *xc = sg__contig(xg), *hc = hg ? sg__contig(hg) : NULL, *st = sg__contig(s);
     sg_tensor *out = NULL;
-    if (xc && hc && st)
+    if (xc && (hc || !hg) && st)
         out = op->packed ? sg__out(xg->dtype, 3, (int64_t[]){2, B, H}, false) : sg__out(xg->dtype, 2, (int64_t[]){B, H}, false);
     int err = SG_OK;
     if (out) {
         op->fwd(xc, hc, st, out, B, H);
-        sg_node *n = sg__record(out, op->name, op->bw, 3, in, &err);
+        sg_node *n = sg__record(out, op->name, op->bw, hg ? 3 : 2, in, &err);
         if (n) {
             n->iarg[0] = B;
             n->iarg[1] = H;
             sg__save(n, SAVED_STATE, st);
             sg__save(n, SAVED_XG, xc);
-            sg__save(n, SAVED_HG, hc);
+            if (hc) sg__save(n, SAVED_HG, hc);
         }
     } else {
         err = SG_ERR_MEM;

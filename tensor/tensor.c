@@ -136,6 +136,13 @@ sg_tensor *sg__view(const sg_tensor *src, int ndim, const int64_t *shape, const 
     return t;
 }
 
+void sg__drop_data(sg_tensor *t) {
+    sg_storage *st = t->storage;
+    sg__pool_free(st->data, st->capacity);
+    st->data = NULL;
+    st->nbytes = st->capacity = 0;
+}
+
 void sg__ref(sg_tensor *t) { __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED); }
 
 void sg__unref(sg_tensor *t) {

@@ -56,6 +56,13 @@ void sg__pool_free(void *p, size_t cap);
  * accumulate into disjoint parts of it). */
 static inline void sg__bump(sg_storage *st) { __atomic_add_fetch(&st->version, 1, __ATOMIC_RELAXED); }
 
+/* Frees t's data (and so the data of every view of it) before the tape releases t: for an
+ * intermediate that no recorded backward reads and that nothing will read again, such as a
+ * layer's input products once its time loop has consumed them. The storage header stays, so
+ * version checks still work; the data pointer becomes NULL, so a mistaken read faults at once
+ * instead of reading stale memory. */
+void sg__drop_data(sg_tensor *t);
+
 void sg__ref(sg_tensor *t);
 void sg__unref(sg_tensor *t); /* frees at refcount 0 (and its grad and node) */
 

@@ -19,6 +19,12 @@ static sg_tensor *f_linear(sg_tensor *const *x, int n, void *c) {
     (void)c;
     return sg_linear(x[0], x[1], n > 2 ? x[2] : NULL);
 }
+/* x, w, add [, bias]: add is a strided view (a column slice) in the "view" rows */
+static sg_tensor *f_linear_add(sg_tensor *const *x, int n, void *c) {
+    const tu_case *k = c;
+    sg_tensor *add = k->iarg[0] ? sg_narrow(x[2], 1, 1, sg_size(x[1], 0)) : x[2];
+    return sg_linear_add(x[0], x[1], n > 3 ? x[3] : NULL, add);
+}
 /* matmul of a transposed view: exercises BLAS on strided operands */
 static sg_tensor *f_matmul_view(sg_tensor *const *x, int n, void *c) {
     (void)n; (void)c;
@@ -50,6 +56,10 @@ static const tu_case CASES[] = {
     {"linear", f_linear, 3, {2, 2, 1}, {SH(5, 3), SH(4, 3), SH(4)}},
     {"linear 3d", f_linear, 3, {3, 2, 1}, {SH(2, 3, 3), SH(4, 3), SH(4)}},
     {"linear nobias", f_linear, 2, {2, 2}, {SH(5, 3), SH(4, 3)}},
+    {"linear_add", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 4), SH(4)}},
+    {"linear_add 3d nobias", f_linear_add, 3, {3, 2, 3}, {SH(2, 3, 3), SH(4, 3), SH(2, 3, 4)}},
+    {"linear_add view", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 6), SH(4)}, .iarg = {1}},
+    {"linear_add only add", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 4), SH(4)}, .no_grad_mask = 11},
 };
 enum { NCASES = sizeof CASES / sizeof CASES[0] };
 
@@ -75,8 +85,11 @@ START_TEST(forward_values) {
     sg_tensor *W = sg_from_buffer(SG_F64, 2, (int64_t[]){2, 3}, (double[]){1, 1, 1, 0, 1, 0}, SG_F64);
     sg_tensor *bb = sg_from_buffer(SG_F64, 1, (int64_t[]){2}, (double[]){0.5, -1}, SG_F64);
     tu_assert_values(sg_linear(A, W, bb), (double[]){6.5, 1, 15.5, 4}, 4, 0, 0);
-    sg_tensor *frees[] = {A, B, M, W, bb};
-    for (int i = 0; i < 5; i++) sg_tensor_free(frees[i]);
+    sg_tensor *C = sg_from_buffer(SG_F64, 2, (int64_t[]){2, 2}, (double[]){10, 20, 30, 40}, SG_F64);
+    tu_assert_values(sg_linear_add(A, W, bb, C), (double[]){16.5, 21, 45.5, 44}, 4, 0, 0);
+    tu_assert_values(sg_linear_add(A, W, NULL, C), (double[]){16, 22, 45, 45}, 4, 0, 0);
+    sg_tensor *frees[] = {A, B, M, W, bb, C};
+    for (int i = 0; i < 6; i++) sg_tensor_free(frees[i]);
     tu_teardown();
 }
 END_TEST
@@ -101,6 +114,14 @@ START_TEST(errors) {
     sg_tensor *w22 = sg_zeros(SG_F64, 2, (int64_t[]){2, 2}); /* In = 2, but x has 3 features */
     ck_assert_ptr_null(sg_linear(a, w22, NULL));
     tu_assert_error(SG_ERR_SHAPE, "sg_linear");
+    sg_tensor *w33 = sg_zeros(SG_F64, 2, (int64_t[]){3, 3});
+    ck_assert_ptr_null(sg_linear_add(a, w33, NULL, NULL));
+    tu_assert_error(SG_ERR_NULL, "'add' is NULL");
+    ck_assert_ptr_null(sg_linear_add(a, w33, NULL, b)); /* result (2,3), add (4,3) */
+    tu_assert_error(SG_ERR_SHAPE, "add must have the result's shape (2,3)");
+    ck_assert_ptr_null(sg_linear_add(a, w33, NULL, c));
+    tu_assert_error(SG_ERR_DTYPE, "sg_linear_add");
+    sg_tensor_free(w33);
     sg_tensor_free(w22);
     sg_tensor_free(a);
     sg_tensor_free(b);

@@ -7,6 +7,8 @@
 #include "ops/fastmath.h"
 
 static sg_tensor *f_lstm(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_lstm_pointwise(x[0], x[1], x[2]); }
+/* one pre-activation input: sg_lstm_pointwise(xg + hg, NULL, c) */
+static sg_tensor *f_lstm1(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_lstm_pointwise(x[0], NULL, x[1]); }
 static sg_tensor *f_gru(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_gru_pointwise(x[0], x[1], x[2]); }
 
 /* the compositions nn/rnn_cell.c used before the fused ops */
@@ -34,6 +36,8 @@ static const tu_case CASES[] = {
     {"lstm 1x1", f_lstm, 3, {2, 2, 2}, {SH(1, 4), SH(1, 4), SH(1, 1)}, .lo = -2, .hi = 2},
     {"lstm no c grad", f_lstm, 3, {2, 2, 2}, {SH(2, 12), SH(2, 12), SH(2, 3)}, .no_grad_mask = 4},
     {"lstm only hg", f_lstm, 3, {2, 2, 2}, {SH(2, 12), SH(2, 12), SH(2, 3)}, .no_grad_mask = 5},
+    {"lstm one input", f_lstm1, 2, {2, 2}, {SH(3, 8), SH(3, 2)}, .lo = -2, .hi = 2},
+    {"lstm one input no c grad", f_lstm1, 2, {2, 2}, {SH(2, 12), SH(2, 3)}, .no_grad_mask = 2},
     {"gru 3x2", f_gru, 3, {2, 2, 2}, {SH(3, 6), SH(3, 6), SH(3, 2)}, .lo = -2, .hi = 2},
     {"gru 1x1", f_gru, 3, {2, 2, 2}, {SH(1, 3), SH(1, 3), SH(1, 1)}},
     {"gru only h", f_gru, 3, {2, 2, 2}, {SH(2, 9), SH(2, 9), SH(2, 3)}, .no_grad_mask = 3},
@@ -83,6 +87,10 @@ static void same_as_ref(sg_gradcheck_fn fused, sg_gradcheck_fn ref, int64_t B, i
 
 START_TEST(lstm_equals_composition) { same_as_ref(f_lstm, lstm_ref, 5, 4, 7); }
 END_TEST
+/* (xg, NULL, c) on the sum == (xg, hg, c): bitwise, forward and the gradients of the sum and c */
+static sg_tensor *lstm_summed(sg_tensor *const *x, int n, void *c) { (void)n; (void)c; return sg_lstm_pointwise(sg_add(x[0], x[1]), NULL, x[2]); }
+START_TEST(lstm_one_input_equals_two) { same_as_ref(f_lstm, lstm_summed, 6, 4, 9); }
+END_TEST
 START_TEST(gru_equals_composition) { same_as_ref(f_gru, gru_ref, 5, 3, 7); }
 END_TEST
 
@@ -96,6 +104,10 @@ START_TEST(errors) {
     tu_assert_error(SG_ERR_DTYPE, NULL);
     ck_assert_ptr_null(sg_gru_pointwise(a, a, c2));
     tu_assert_error(SG_ERR_SHAPE, "xg must be (2, 6)");
+    ck_assert_ptr_null(sg_gru_pointwise(a, NULL, c2)); /* only the LSTM op takes one input */
+    tu_assert_error(SG_ERR_NULL, "'hg' is NULL");
+    ck_assert_ptr_null(sg_lstm_pointwise(d, NULL, c2));
+    tu_assert_error(SG_ERR_DTYPE, NULL);
     ck_assert_ptr_null(sg_gru_pointwise(NULL, a, c2));
     tu_assert_error(SG_ERR_NULL, "'xg' is NULL");
     sg_tensor *fr[] = {a, c, c2, d};
@@ -134,6 +146,7 @@ int main(void) {
     tcase_add_loop_test(t, grad_table, 0, NCASES);
     tcase_add_loop_test(t, f32_table, 0, NCASES);
     tcase_add_test(t, lstm_equals_composition);
+    tcase_add_test(t, lstm_one_input_equals_two);
     tcase_add_test(t, gru_equals_composition);
     tcase_add_test(t, errors);
     tcase_add_test(t, fastmath_accuracy);
