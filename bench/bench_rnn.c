@@ -306,8 +306,10 @@ static int sg_setup(void *ctx, char *err, size_t n) {
     return 0;
 }
 
-/* training: zero grads, forward, loss = sum(output * R), backward, free the tape.
- * inference: forward under no-grad, free the tape. The first call also records the loss. */
+/* training: zero grads, forward, backward from the output with cotangent R (the gradient of
+ * loss = sum(output * R), exactly what the raw primitive gets as diff_dst), free the tape.
+ * inference: forward under no-grad, free the tape. The first call also computes the loss value
+ * (for the cross-check), outside the timed work of later steps. */
 static int sg_step(void *ctx, char *err, size_t n) {
     sg_ctx *c = ctx;
     bool first = c->calls++ == 0, train = c->w->train;
@@ -317,19 +319,21 @@ static int sg_step(void *ctx, char *err, size_t n) {
     sg_rnn_out o;
     int rc = sg_rnn_forward(c->r, c->x, NULL, NULL, NULL, &o);
     const char *what = "sg_rnn_forward";
-    if (!rc && (train || first)) {
+    if (!rc && first) {
+        bool g = sg_set_grad_enabled(false);
         sg_tensor *loss = sg_sum_all(sg_mul(o.output, c->R));
+        sg_set_grad_enabled(g);
         what = "loss";
         rc = loss ? 0 : sg_last_status();
-        if (!rc && first) {
+        if (!rc) {
             c->loss = sg_item(loss);
             c->have_loss = true;
             c->tape = sg_tape_len();
         }
-        if (!rc && train) {
-            what = "sg_backward";
-            rc = sg_backward(loss);
-        }
+    }
+    if (!rc && train) {
+        what = "sg_backward_grad";
+        rc = sg_backward_grad(o.output, c->R);
     }
     sg_set_grad_enabled(prev);
     if (rc) {
