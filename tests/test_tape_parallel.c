@@ -70,6 +70,7 @@ START_TEST(parts_run_concurrently_and_match_serial) {
     int used1[PARTS], used2[PARTS];
     run(1, serial, used1);
     run(2, par, used2);
+    ck_assert_int_eq(sg_get_num_threads(), 2); /* the parts' one-thread setting stays inside them */
     sg_set_num_threads(prev);
     ck_assert_msg(used1[0] == 0 && used1[1] == 0, "1 thread: both parts on the caller (%d, %d)", used1[0], used1[1]);
     ck_assert_msg(used2[0] == 100 && used2[1] == 101, "2 threads: parts on threads 0 and 1 of a team (%d, %d)",
