@@ -225,12 +225,14 @@ static int backward_group(sg_tensor **items, const tape_group *g, int rc) {
     part_error e[PAR_PARTS] = {0};
     SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
     {
-        int k = omp_get_thread_num();
-        if (k) sg_clear_error(); /* a helper thread's state from an earlier call */
+        int self = omp_get_thread_num(), nt = omp_get_num_threads(); /* nt < 2 if the runtime says so */
+        if (self) sg_clear_error(); /* a helper thread's state from an earlier call */
         bool prev = sg_set_grad_enabled(false);
         omp_set_num_threads(1); /* this part's own kernels stay on this thread */
-        int r = k == 0 ? backward_range(items, g->mid, g->end, SG_OK) : backward_range(items, g->start, g->mid, SG_OK);
-        keep_error(&e[k], r);
+        for (int k = self; k < PAR_PARTS; k += nt) {
+            int r = k == 0 ? backward_range(items, g->mid, g->end, SG_OK) : backward_range(items, g->start, g->mid, SG_OK);
+            keep_error(&e[k], r);
+        }
         sg_set_grad_enabled(prev);
     }
     return first_error(e);
@@ -379,15 +381,17 @@ int sg__tape_parallel(sg_part_fn fn, void *arg) {
     part_error e[PAR_PARTS] = {0};
     SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
     {
-        int k = omp_get_thread_num();
+        int self = omp_get_thread_num(), nt = omp_get_num_threads(); /* nt < 2 if the runtime says so */
         tape_t own = g_tape; /* the caller's tape on thread 0; the helper's (normally empty) on 1 */
         bool own_no_grad = g_no_grad;
-        g_tape = (tape_t){0};
         g_no_grad = !grad;
-        if (k) sg_clear_error(); /* a helper thread's state from an earlier call */
-        omp_set_num_threads(1); /* this part's own kernels stay on this thread */
-        keep_error(&e[k], fn(k, arg));
-        part[k] = g_tape;
+        if (self) sg_clear_error(); /* a helper thread's state from an earlier call */
+        omp_set_num_threads(1);     /* this part's own kernels stay on this thread */
+        for (int k = self; k < PAR_PARTS; k += nt) { /* each part records onto a tape of its own */
+            g_tape = (tape_t){0};
+            keep_error(&e[k], fn(k, arg));
+            part[k] = g_tape;
+        }
         g_tape = own;
         g_no_grad = own_no_grad;
     }

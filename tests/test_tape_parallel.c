@@ -73,8 +73,9 @@ START_TEST(parts_run_concurrently_and_match_serial) {
     ck_assert_int_eq(sg_get_num_threads(), 2); /* the parts' one-thread setting stays inside them */
     sg_set_num_threads(prev);
     ck_assert_msg(used1[0] == 0 && used1[1] == 0, "1 thread: both parts on the caller (%d, %d)", used1[0], used1[1]);
-    ck_assert_msg(used2[0] == 100 && used2[1] == 101, "2 threads: parts on threads 0 and 1 of a team (%d, %d)",
-                  used2[0], used2[1]);
+    if (omp_get_thread_limit() >= 2 && !omp_get_dynamic()) /* else the runtime may give a team of 1 */
+        ck_assert_msg(used2[0] == 100 && used2[1] == 101, "2 threads: parts on threads 0 and 1 of a team (%d, %d)",
+                      used2[0], used2[1]);
     /* the same element kernels on the same values, one thread each: exactly equal */
     ck_assert_msg(memcmp(serial, par, sizeof serial) == 0, "concurrent parts differ from serial ones");
     double g = 0;
