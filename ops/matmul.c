@@ -279,11 +279,9 @@ static int linear_bw(sg_node *n, const sg_tensor *g) {
         sg_tensor *gb = sg__sum_to_shape(g, 1, &Out);
         rc = gb ? sg__grad_accum(n->in[ib], gb) : SG_ERR_MEM;
     }
-    if (!rc && n->iarg[LIN_HAS_ADD] && sg__wants_grad(n, 2)) { /* d add = g, unchanged */
-        sg_tensor *ga = sg__alloc(g->dtype, g->ndim, g->shape, false);
-        if (!ga) return SG_ERR_MEM;
-        sg__kcopy(ga, g);
-        rc = sg__grad_accum(n->in[2], ga);
+    if (!rc && n->iarg[LIN_HAS_ADD] && sg__wants_grad(n, 2)) { /* d add = g itself (a shared reference) */
+        sg__ref((sg_tensor *)g);
+        rc = sg__grad_accum(n->in[2], (sg_tensor *)g);
     }
     return rc;
 }
