@@ -24,6 +24,8 @@ above do not change when these are added to or edited):
   ckpt_torch_lstm     the float32 state_dict of a torch.nn.LSTM(4, 3, num_layers=2, bidirectional=True),
                       exactly as a PyTorch user would save it (nothing else in the file);
   ckpt_torch_lstm_io  an input x for it and the module's output, h_n, c_n (float64 reference).
+  train_sentiment     imdb_sentiment's whole model (Embedding -> packed BiLSTM -> final states ->
+                      Linear -> BCE with logits) trained 3 Adam steps on ragged id batches.
 """
 import copy
 import os
@@ -303,6 +305,62 @@ def write_checkpoint_fixtures():
     return 2
 
 
+SENT_V, SENT_E, SENT_H, SENT_T, SENT_B, SENT_STEPS, SENT_LR = 12, 5, 4, 6, 4, 3, 0.05
+
+
+class SentimentNet(torch.nn.Module):
+    """imdb_sentiment's model with the table recipe: Embedding (padding 0) -> bidirectional LSTM over
+    the true lengths (packed) -> final forward and backward states -> Linear -> logit."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(SENT_V, SENT_E, padding_idx=0)
+        self.lstm = torch.nn.LSTM(SENT_E, SENT_H, bidirectional=True)
+        self.head = torch.nn.Linear(2 * SENT_H, 1)
+
+    def forward(self, ids, lengths):
+        packed = torch.nn.utils.rnn.pack_padded_sequence(self.emb(ids), lengths, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        return self.head(torch.cat([h_n[0], h_n[1]], dim=1)).squeeze(1)
+
+
+def write_sentiment_fixture():
+    """train_sentiment: SENT_STEPS Adam steps of SentimentNet in float64 on ragged batches of token ids
+    (time-major, padded with 0): initial parameters, per step "ids<k>" (T, B), "lengths<k>", "labels<k>",
+    "loss" (before each step) and the parameters after step k as "step<k>.<name>"."""
+    gen = torch.Generator().manual_seed(20261127)
+    net = SentimentNet().double()
+    with torch.no_grad():
+        for n, p in net.named_parameters():
+            p.copy_(f32(torch.randn(p.shape, generator=gen) if n == "emb.weight"
+                        else torch.empty_like(p).uniform_(-0.5, 0.5, generator=gen)))
+        net.emb.weight[0].zero_()
+    t = {n: p.detach().clone().numpy() for n, p in net.named_parameters()}
+    opt = torch.optim.Adam(net.parameters(), lr=SENT_LR)
+    losses = []
+    for k in range(1, SENT_STEPS + 1):
+        lengths = torch.randint(1, SENT_T + 1, (SENT_B,), generator=gen)
+        lengths[0] = SENT_T
+        ids = torch.randint(1, SENT_V, (SENT_T, SENT_B), generator=gen)
+        for b in range(SENT_B):
+            ids[lengths[b]:, b] = 0
+        labels = torch.randint(0, 2, (SENT_B,), generator=gen).double()
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(ids, lengths), labels)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        t["ids%d" % k] = ids.double().numpy()
+        t["lengths%d" % k] = lengths.double().numpy()
+        t["labels%d" % k] = labels.numpy()
+        for n, p in net.named_parameters():
+            t["step%d.%s" % (k, n)] = p.detach().clone().numpy()
+    t["loss"] = np.asarray(losses)
+    meta = dict(vocab=SENT_V, embed=SENT_E, hidden=SENT_H, steps=SENT_STEPS, lr=SENT_LR, torch=torch.__version__)
+    st.save(os.path.join(OUT, "train_sentiment.safetensors"), t, {k: str(v) for k, v in meta.items()})
+    return 1
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     gen = torch.Generator().manual_seed(20261124)
@@ -310,7 +368,7 @@ def main():
         rnn_case(*c, gen)
     for c in CELL_CASES:
         cell_case(*c, gen)
-    n_train = write_optim_fixtures() + write_checkpoint_fixtures()
+    n_train = write_optim_fixtures() + write_checkpoint_fixtures() + write_sentiment_fixture()
     print("wrote %d fixtures to %s" % (len(RNN_CASES) + len(CELL_CASES) + n_train, os.path.normpath(OUT)))
 
 
