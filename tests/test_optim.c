@@ -20,13 +20,6 @@ enum { N_OPT = sizeof OPT_FIXTURES / sizeof *OPT_FIXTURES, OPT_D = 3, OPT_H = 4 
 #define TOL_F32 5e-5
 #define TORCH_ADAMW_WEIGHT_DECAY 1e-2 /* torch.optim.AdamW's default, unlike seqgrad's 0 */
 
-static sg_st_file *open_fixture(const char *name) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/%s.safetensors", tu_source_dir(), name);
-    sg_st_file *f = sg_st_open(path);
-    ck_assert_msg(f != NULL, "%s", sg_last_error());
-    return f;
-}
 
 /* Metadata number, or dflt when absent. */
 static double meta_num(sg_st_file *f, const char *key, double dflt) {
@@ -149,7 +142,7 @@ static void run_fixture(const char *name, sg_dtype dt) {
     sg_clear_error();
     char fname[128];
     snprintf(fname, sizeof fname, "optim_%s", name);
-    sg_st_file *f = open_fixture(fname);
+    sg_st_file *f = tu_open_fixture(fname);
     double tol = dt == SG_F64 ? TOL_F64 : TOL_F32, clip = meta_num(f, "clip_grad_norm", 0);
     int steps = (int)meta_num(f, "steps", 0);
     ck_assert_int_gt(steps, 0);
@@ -194,7 +187,7 @@ END_TEST
 
 /* Negative control: plain Adam replayed on the AdamW fixture (L2 instead of decoupled decay) must fail. */
 START_TEST(torch_fixture_discriminates) {
-    sg_st_file *f = open_fixture("optim_adamw");
+    sg_st_file *f = tu_open_fixture("optim_adamw");
     sg_optim_config cfg = config_of(f);
     cfg.kind = SG_OPT_ADAM;
     net_t n = net_new(SG_F64);
@@ -476,7 +469,7 @@ static const struct {
 enum { N_SCHED = sizeof SCHED_ROWS / sizeof *SCHED_ROWS };
 
 START_TEST(sched_torch) {
-    sg_st_file *f = open_fixture("optim_sched");
+    sg_st_file *f = tu_open_fixture("optim_sched");
     double base = meta_num(f, "base_lr", 0);
     sg_tensor *ref = sg_st_get(f, SCHED_ROWS[_i].name, SG_F64);
     ck_assert_msg(ref != NULL, "%s", sg_last_error());

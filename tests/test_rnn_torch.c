@@ -18,19 +18,7 @@ enum { N_RNN = sizeof RNN_FIXTURES / sizeof *RNN_FIXTURES, N_CELL = sizeof CELL_
 #define TOL_F64 1e-10
 #define TOL_F32 1e-5
 
-static sg_st_file *open_fixture(const char *name) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/%s.safetensors", tu_source_dir(), name);
-    sg_st_file *f = sg_st_open(path);
-    ck_assert_msg(f != NULL, "%s", sg_last_error());
-    return f;
-}
 
-static int64_t meta_int(sg_st_file *f, const char *key) {
-    const char *v = sg_st_meta(f, key);
-    ck_assert_msg(v != NULL, "fixture lacks metadata '%s'", key);
-    return atoll(v);
-}
 
 static sg_cell_kind cell_kind(const char *s) {
     if (!strcmp(s, "LSTM")) return SG_CELL_LSTM;
@@ -92,13 +80,13 @@ static void check_grads(sg_st_file *f, sg_model *m, double tol, const char *what
 
 static void run_rnn(const char *name, sg_dtype dt) {
     sg_clear_error();
-    sg_st_file *f = open_fixture(name);
+    sg_st_file *f = tu_open_fixture(name);
     double tol = dt == SG_F64 ? TOL_F64 : TOL_F32;
     sg_rnn_config cfg = {
-        .cell = cell_kind(sg_st_meta(f, "cell")), .input_size = meta_int(f, "input_size"),
-        .hidden_size = meta_int(f, "hidden_size"), .num_layers = (int)meta_int(f, "num_layers"),
-        .bidirectional = meta_int(f, "bidirectional"), .proj_size = meta_int(f, "proj_size"),
-        .batch_first = meta_int(f, "batch_first"), .no_bias = !meta_int(f, "bias"), .backend = SG_BACKEND_COMPOSED};
+        .cell = cell_kind(sg_st_meta(f, "cell")), .input_size = tu_meta_int(f, "input_size"),
+        .hidden_size = tu_meta_int(f, "hidden_size"), .num_layers = (int)tu_meta_int(f, "num_layers"),
+        .bidirectional = tu_meta_int(f, "bidirectional"), .proj_size = tu_meta_int(f, "proj_size"),
+        .batch_first = tu_meta_int(f, "batch_first"), .no_bias = !tu_meta_int(f, "bias"), .backend = SG_BACKEND_COMPOSED};
     sg_model *m = sg_model_new(dt);
     sg_rnn *r = sg_rnn_new(m, NULL, &cfg);
     ck_assert_msg(r && sg_model_finalize(m, 0) == 0, "%s", sg_last_error());
@@ -130,10 +118,10 @@ static void run_rnn(const char *name, sg_dtype dt) {
 
 static void run_cell(const char *name, sg_dtype dt) {
     sg_clear_error();
-    sg_st_file *f = open_fixture(name);
+    sg_st_file *f = tu_open_fixture(name);
     double tol = dt == SG_F64 ? TOL_F64 : TOL_F32;
-    sg_rnn_config cfg = {.cell = cell_kind(sg_st_meta(f, "cell")), .input_size = meta_int(f, "input_size"),
-                         .hidden_size = meta_int(f, "hidden_size")};
+    sg_rnn_config cfg = {.cell = cell_kind(sg_st_meta(f, "cell")), .input_size = tu_meta_int(f, "input_size"),
+                         .hidden_size = tu_meta_int(f, "hidden_size")};
     sg_model *m = sg_model_new(dt);
     sg_rnn_cell *c = sg_rnn_cell_new(m, NULL, &cfg);
     ck_assert_msg(c && sg_model_finalize(m, 0) == 0, "%s", sg_last_error());
@@ -170,8 +158,8 @@ END_TEST
 
 /* Negative control: a fixture must reject a swapped gate order (LSTM i <-> f). */
 START_TEST(gate_order_pinned) {
-    sg_st_file *f = open_fixture("lstm_uni_l1");
-    sg_rnn_config cfg = {.cell = SG_CELL_LSTM, .input_size = meta_int(f, "input_size"), .hidden_size = meta_int(f, "hidden_size")};
+    sg_st_file *f = tu_open_fixture("lstm_uni_l1");
+    sg_rnn_config cfg = {.cell = SG_CELL_LSTM, .input_size = tu_meta_int(f, "input_size"), .hidden_size = tu_meta_int(f, "hidden_size")};
     int64_t H = cfg.hidden_size;
     sg_model *m = sg_model_new(SG_F64);
     sg_rnn *r = sg_rnn_new(m, NULL, &cfg);

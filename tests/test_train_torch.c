@@ -21,19 +21,7 @@ typedef struct {
     sg_linear_layer *head;
 } net_t;
 
-static sg_st_file *open_fixture(void) {
-    char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/train_sentiment.safetensors", tu_source_dir());
-    sg_st_file *f = sg_st_open(path);
-    ck_assert_msg(f != NULL, "%s", sg_last_error());
-    return f;
-}
 
-static int64_t meta_int(sg_st_file *f, const char *key) {
-    const char *v = sg_st_meta(f, key);
-    ck_assert_msg(v != NULL, "fixture metadata '%s' missing", key);
-    return atoll(v);
-}
 
 /* The fixture's initial parameters, by state_dict name, into every model parameter. */
 static void load_params(sg_st_file *f, sg_model *m) {
@@ -63,9 +51,9 @@ static void run(sg_dtype dt, sg_backend backend, int threads, double tol) {
     sg_clear_error();
     int prev = sg_get_num_threads();
     sg_set_num_threads(threads);
-    sg_st_file *f = open_fixture();
-    int64_t V = meta_int(f, "vocab"), E = meta_int(f, "embed"), H = meta_int(f, "hidden");
-    int steps = (int)meta_int(f, "steps");
+    sg_st_file *f = tu_open_fixture("train_sentiment");
+    int64_t V = tu_meta_int(f, "vocab"), E = tu_meta_int(f, "embed"), H = tu_meta_int(f, "hidden");
+    int steps = (int)tu_meta_int(f, "steps");
     double lr = strtod(sg_st_meta(f, "lr"), NULL);
     net_t n = {.m = sg_model_new(dt)};
     sg_rnn_config cfg = {.cell = SG_CELL_LSTM, .input_size = E, .hidden_size = H, .bidirectional = true,
@@ -145,7 +133,7 @@ END_TEST
 
 /* a wrong reference must fail: the check is not vacuous */
 START_TEST(padding_row_matters) {
-    sg_st_file *f = open_fixture();
+    sg_st_file *f = tu_open_fixture("train_sentiment");
     sg_tensor *w0 = sg_st_get(f, "emb.weight", SG_F64), *w1 = sg_st_get(f, "step1.emb.weight", SG_F64);
     ck_assert(w0 && w1);
     int64_t E = sg_size(w0, 1);

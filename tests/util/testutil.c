@@ -116,3 +116,17 @@ const char *tu_data_dir(void) {
     const char *d = getenv("SEQGRAD_DATA_DIR");
     return d ? d : "../shared/data";
 }
+
+sg_st_file *tu_open_fixture(const char *name) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fixtures/%s.safetensors", tu_source_dir(), name);
+    sg_st_file *f = sg_st_open(path);
+    ck_assert_msg(f != NULL, "%s", sg_last_error());
+    return f;
+}
+
+int64_t tu_meta_int(sg_st_file *f, const char *key) {
+    const char *v = sg_st_meta(f, key);
+    ck_assert_msg(v != NULL, "fixture lacks metadata '%s'", key);
+    return atoll(v);
+}

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "io/safetensors.h"
 #include "seqgrad.h"
 
 enum { TU_MAX_IN = 6 };
@@ -45,6 +46,10 @@ void tu_teardown(void);
 int tu_run(Suite *s);
 /* Directory of ../shared/data (from SEQGRAD_DATA_DIR or relative to the source dir). */
 const char *tu_data_dir(void);
+/* tests/fixtures/<name>.safetensors (written by tools/gen_fixtures.py), open; fails the test if not. */
+sg_st_file *tu_open_fixture(const char *name);
+/* Integer metadata value of a fixture; fails the test when the key is missing. */
+int64_t tu_meta_int(sg_st_file *f, const char *key);
 const char *tu_source_dir(void);
 
 #endif
