@@ -157,6 +157,19 @@ static int raw_arg(dnnl_exec_arg_t *a, int *n, int arg, dnnl_memory_t m) {
     return 0;
 }
 
+/* The arguments a forward and its backward both take: input, weights, bias, outputs (dst_iter_c
+ * only for LSTM: NULL for GRU). */
+static void raw_fwd_args(dnnl_exec_arg_t *a, int *n, dnnl_memory_t src, dnnl_memory_t wl, dnnl_memory_t wi,
+                         dnnl_memory_t bias, dnnl_memory_t dst, dnnl_memory_t dst_iter, dnnl_memory_t dst_iter_c) {
+    raw_arg(a, n, DNNL_ARG_SRC_LAYER, src);
+    raw_arg(a, n, DNNL_ARG_WEIGHTS_LAYER, wl);
+    raw_arg(a, n, DNNL_ARG_WEIGHTS_ITER, wi);
+    raw_arg(a, n, DNNL_ARG_BIAS, bias);
+    raw_arg(a, n, DNNL_ARG_DST_LAYER, dst);
+    raw_arg(a, n, DNNL_ARG_DST_ITER, dst_iter);
+    if (dst_iter_c) raw_arg(a, n, DNNL_ARG_DST_ITER_C, dst_iter_c);
+}
+
 /* PyTorch weights of one layer (all directions) -> a dense ldgoi buffer {1, dirs, G, H, In} in
  * oneDNN gate order (GRU: swap PyTorch blocks r and z). Caller frees. */
 static float *raw_pack_weights(const raw_rnn_config *c, const float *const *w, int l, int64_t in) {
@@ -265,13 +278,7 @@ static int raw_layer_init(raw_rnn *r, int l, dnnl_memory_t src, dnnl_memory_t ds
     if (rc) return -1;
     if (raw_prim(r, fpd, &L->fwd, err, errn)) return -1;
     dnnl_exec_arg_t *fa = L->fargs;
-    raw_arg(fa, &L->nf, DNNL_ARG_SRC_LAYER, src);
-    raw_arg(fa, &L->nf, DNNL_ARG_WEIGHTS_LAYER, wl);
-    raw_arg(fa, &L->nf, DNNL_ARG_WEIGHTS_ITER, wi);
-    raw_arg(fa, &L->nf, DNNL_ARG_BIAS, bias);
-    raw_arg(fa, &L->nf, DNNL_ARG_DST_LAYER, dst);
-    raw_arg(fa, &L->nf, DNNL_ARG_DST_ITER, dst_iter);
-    if (dst_iter_c) raw_arg(fa, &L->nf, DNNL_ARG_DST_ITER_C, dst_iter_c);
+    raw_fwd_args(fa, &L->nf, src, wl, wi, bias, dst, dst_iter, dst_iter_c);
     if (ws) raw_arg(fa, &L->nf, DNNL_ARG_WORKSPACE, ws);
     if (!c->train) return 0;
 
@@ -302,13 +309,7 @@ static int raw_layer_init(raw_rnn *r, int l, dnnl_memory_t src, dnnl_memory_t ds
         if (raw_mem_size(zero[i], &L->zero_ptr[i], &L->zero_size[i], err, errn)) return -1;
     if (raw_prim(r, bpd, &L->bwd, err, errn)) return -1;
     dnnl_exec_arg_t *ba = L->bargs;
-    raw_arg(ba, &L->nb, DNNL_ARG_SRC_LAYER, src);
-    raw_arg(ba, &L->nb, DNNL_ARG_WEIGHTS_LAYER, bwl);
-    raw_arg(ba, &L->nb, DNNL_ARG_WEIGHTS_ITER, bwi);
-    raw_arg(ba, &L->nb, DNNL_ARG_BIAS, bias);
-    raw_arg(ba, &L->nb, DNNL_ARG_DST_LAYER, dst);
-    raw_arg(ba, &L->nb, DNNL_ARG_DST_ITER, dst_iter);
-    if (dst_iter_c) raw_arg(ba, &L->nb, DNNL_ARG_DST_ITER_C, dst_iter_c);
+    raw_fwd_args(ba, &L->nb, src, bwl, bwi, bias, dst, dst_iter, dst_iter_c); /* backward reads them too */
     raw_arg(ba, &L->nb, DNNL_ARG_WORKSPACE, ws);
     raw_arg(ba, &L->nb, DNNL_ARG_DIFF_SRC_LAYER, dsrc);
     raw_arg(ba, &L->nb, DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl);
