@@ -215,6 +215,34 @@ static int first_error(const part_error *e) {
     return SG_OK;
 }
 
+/* Runs part(0, ctx) and part(1, ctx) on a team of two threads, each part's own kernels on its
+ * thread, keeping each part's failure in e[k]. A team of one (thread limit, dynamic threads) runs
+ * both in turn. */
+static void run_two(sg_part_fn part, void *ctx, part_error *e) {
+    SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
+    {
+        int self = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (self) sg_clear_error(); /* a helper thread's state from an earlier call */
+        omp_set_num_threads(1);     /* nested regions of this part stay on this thread */
+        for (int k = self; k < PAR_PARTS; k += nt) keep_error(&e[k], part(k, ctx));
+    }
+}
+
+typedef struct {
+    sg_tensor **items;
+    const tape_group *g;
+} group_bw;
+
+/* part 0: the group's second segment (recorded last), part 1: its first */
+static int backward_part(int k, void *ctx) {
+    const group_bw *b = ctx;
+    bool prev = sg_set_grad_enabled(false);
+    int rc = k == 0 ? backward_range(b->items, b->g->mid, b->g->end, SG_OK)
+                    : backward_range(b->items, b->g->start, b->g->mid, SG_OK);
+    sg_set_grad_enabled(prev);
+    return rc;
+}
+
 /* The two segments of a group, concurrently when the thread count allows (they are independent:
  * neither accumulates into a tensor the other touches). */
 static int backward_group(sg_tensor **items, const tape_group *g, int rc) {
@@ -223,18 +251,7 @@ static int backward_group(sg_tensor **items, const tape_group *g, int rc) {
         return backward_range(items, g->start, g->mid, rc);
     }
     part_error e[PAR_PARTS] = {0};
-    SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
-    {
-        int self = omp_get_thread_num(), nt = omp_get_num_threads(); /* nt < 2 if the runtime says so */
-        if (self) sg_clear_error(); /* a helper thread's state from an earlier call */
-        bool prev = sg_set_grad_enabled(false);
-        omp_set_num_threads(1); /* this part's own kernels stay on this thread */
-        for (int k = self; k < PAR_PARTS; k += nt) {
-            int r = k == 0 ? backward_range(items, g->mid, g->end, SG_OK) : backward_range(items, g->start, g->mid, SG_OK);
-            keep_error(&e[k], r);
-        }
-        sg_set_grad_enabled(prev);
-    }
+    run_two(backward_part, &(group_bw){items, g}, e);
     return first_error(e);
 }
 
@@ -371,35 +388,40 @@ static bool add_group(tape_group g) {
     return true;
 }
 
+typedef struct {
+    sg_part_fn fn;
+    void *arg;
+    bool grad;                /* the caller's grad mode, for both parts */
+    tape_t tape[PAR_PARTS];   /* what each part recorded */
+} record_job;
+
+/* Part k on a fresh tape of its own; the thread's own tape and grad mode are restored after. */
+static int record_part(int k, void *ctx) {
+    record_job *j = ctx;
+    tape_t own = g_tape; /* the caller's tape on thread 0; the helper's (normally empty) on 1 */
+    bool own_no_grad = g_no_grad;
+    g_tape = (tape_t){0};
+    g_no_grad = !j->grad;
+    int rc = j->fn(k, j->arg);
+    j->tape[k] = g_tape;
+    g_tape = own;
+    g_no_grad = own_no_grad;
+    return rc;
+}
+
 int sg__tape_parallel(sg_part_fn fn, void *arg) {
     if (!can_run_parts()) {
         int rc = fn(0, arg);
         return rc ? rc : fn(1, arg);
     }
-    bool grad = !g_no_grad;
-    tape_t part[PAR_PARTS] = {{0}};
+    record_job j = {.fn = fn, .arg = arg, .grad = !g_no_grad};
     part_error e[PAR_PARTS] = {0};
-    SG_PRAGMA(omp parallel num_threads(PAR_PARTS))
-    {
-        int self = omp_get_thread_num(), nt = omp_get_num_threads(); /* nt < 2 if the runtime says so */
-        tape_t own = g_tape; /* the caller's tape on thread 0; the helper's (normally empty) on 1 */
-        bool own_no_grad = g_no_grad;
-        g_no_grad = !grad;
-        if (self) sg_clear_error(); /* a helper thread's state from an earlier call */
-        omp_set_num_threads(1);     /* this part's own kernels stay on this thread */
-        for (int k = self; k < PAR_PARTS; k += nt) { /* each part records onto a tape of its own */
-            g_tape = (tape_t){0};
-            keep_error(&e[k], fn(k, arg));
-            part[k] = g_tape;
-        }
-        g_tape = own;
-        g_no_grad = own_no_grad;
-    }
-    size_t start = g_tape.len, mid = start + part[0].len, end = mid + part[1].len;
+    run_two(record_part, &j, e);
+    size_t start = g_tape.len, mid = start + j.tape[0].len, end = mid + j.tape[1].len;
     bool ok = true;
     for (int k = 0; k < PAR_PARTS; k++) {
-        ok = ok && splice(&part[k]);
-        drop_part(&part[k]); /* frees only what could not be spliced */
+        ok = ok && splice(&j.tape[k]);
+        drop_part(&j.tape[k]); /* frees only what could not be spliced */
     }
     if (ok && mid > start && end > mid) ok = add_group((tape_group){start, mid, end});
     if (!ok) return sg_set_error(SG_ERR_MEM, "out of memory (tape)");
