@@ -94,6 +94,16 @@ static inline double sigm(double x) {
         }                                                                                          \
     } while (0)
 
+/* KERNEL instantiated for the dtype and for one or two gate inputs (ADDG a literal, so the
+ * vectorised loop has no branch) */
+#define LSTM_DISPATCH(KERNEL, dt, addg)                                                            \
+    do {                                                                                           \
+        if ((dt) == SG_F32 && (addg)) KERNEL(float, 1);                                            \
+        else if ((dt) == SG_F32) KERNEL(float, 0);                                                 \
+        else if (addg) KERNEL(double, 1);                                                          \
+        else KERNEL(double, 0);                                                                    \
+    } while (0)
+
 static int lstm_bw(sg_node *n, const sg_tensor *gout) {
     int64_t B = n->iarg[0], H = n->iarg[1];
     sg_tensor *dg = sg__alloc(gout->dtype, 2, (int64_t[]){B, LSTM_G * H}, false);
@@ -105,10 +115,7 @@ static int lstm_bw(sg_node *n, const sg_tensor *gout) {
     }
     const sg_tensor *xc = n->saved[SAVED_XG], *hc = n->saved[SAVED_HG];
     bool addg = hc != NULL;
-    if (gout->dtype == SG_F32 && addg) LSTM_BWD(float, 1);
-    else if (gout->dtype == SG_F32) LSTM_BWD(float, 0);
-    else if (addg) LSTM_BWD(double, 1);
-    else LSTM_BWD(double, 0);
+    LSTM_DISPATCH(LSTM_BWD, gout->dtype, addg);
     /* inputs: xg, c, then hg when given; both gate inputs get the same gradient */
     int rc = SG_OK;
     if (addg && sg__wants_grad(n, IN_HG)) {
@@ -126,10 +133,7 @@ static int lstm_bw(sg_node *n, const sg_tensor *gout) {
 static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *st, sg_tensor *out, int64_t B,
                      int64_t H) {
     bool addg = hc != NULL;
-    if (out->dtype == SG_F32 && addg) LSTM_FWD(float, 1);
-    else if (out->dtype == SG_F32) LSTM_FWD(float, 0);
-    else if (addg) LSTM_FWD(double, 1);
-    else LSTM_FWD(double, 0);
+    LSTM_DISPATCH(LSTM_FWD, out->dtype, addg);
 }
 
 /* ---- GRU (PyTorch, linear before reset): xg (B,3H) = x W_ih^T + b_ih, hg (B,3H) = h W_hh^T + b_hh,
