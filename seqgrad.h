@@ -6,6 +6,7 @@
 #include "tensor/tensor.h"
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
+#include "autograd/custom_op.h"
 #include "ops/ops.h"
 #include "nn/model.h"
 #include "nn/layers.h"
