@@ -16,6 +16,29 @@ enum { LN_ROW_BLOCK = 32 };
 /* sg_node.iarg slots: whether weight / bias were given (inputs 1 and 2 when present, in order). */
 enum { LN_HAS_W = 0, LN_HAS_B = 1 };
 
+/* Row sums use this many independent double accumulators, lane j % LN_LANES, added in lane order
+ * at the end: the loop vectorises (a single accumulator is one serial add chain) and the order is
+ * still fixed, so results stay deterministic. */
+#define LN_LANES 8
+
+/* acc = sum over j in [0, D) of EXPR (in double, j bound inside EXPR), lane-blocked as above. */
+#define LANE_SUM(acc, D, EXPR)                                                                     \
+    do {                                                                                           \
+        double l_[LN_LANES] = {0};                                                                 \
+        int64_t b_ = 0;                                                                            \
+        for (; b_ + LN_LANES <= (D); b_ += LN_LANES)                                               \
+            for (int k_ = 0; k_ < LN_LANES; k_++) {                                                \
+                const int64_t j = b_ + k_;                                                         \
+                l_[k_] += (EXPR);                                                                  \
+            }                                                                                      \
+        for (int k_ = 0; b_ + k_ < (D); k_++) {                                                    \
+            const int64_t j = b_ + k_;                                                             \
+            l_[k_] += (EXPR);                                                                      \
+        }                                                                                          \
+        acc = 0;                                                                                   \
+        for (int k_ = 0; k_ < LN_LANES; k_++) acc += l_[k_];                                       \
+    } while (0)
+
 /* Saved per-row statistics; one malloc block (struct, then mean[R], then rstd[R]). */
 typedef struct {
     int64_t R, D;
@@ -44,13 +67,10 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
         for (int64_t i = 0; i < R; i++) {                                                          \
             const T *restrict px = xb + i * D;                                                     \
             T *restrict py = yb + i * D;                                                           \
-            double s = 0, q = 0;                                                                   \
-            for (int64_t j = 0; j < D; j++) s += (double)px[j];                                    \
+            double s, q;                                                                           \
+            LANE_SUM(s, D, (double)px[j]);                                                         \
             double m = s / (double)D;                                                              \
-            for (int64_t j = 0; j < D; j++) {                                                      \
-                double d = (double)px[j] - m;                                                      \
-                q += d * d;                                                                        \
-            }                                                                                      \
+            LANE_SUM(q, D, ((double)px[j] - m) * ((double)px[j] - m));                             \
             double r = 1.0 / sqrt(q / (double)D + eps);                                            \
             c->mean[i] = m;                                                                        \
             c->rstd[i] = r;                                                                        \
@@ -88,11 +108,13 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
                 if (qb)                                                                            \
                     for (int64_t j = 0; j < D; j++) qb[j] += (double)pg[j];                        \
                 if (!dxb) continue;                                                                \
-                double sa = 0, sb = 0;                                                             \
-                for (int64_t j = 0; j < D; j++) {                                                  \
-                    T gy = wb ? pg[j] * wb[j] : pg[j];                                             \
-                    sa += (double)gy;                                                              \
-                    sb += (double)(gy * ((px[j] - mt) * rt));                                      \
+                double sa, sb;                                                                     \
+                if (wb) {                                                                          \
+                    LANE_SUM(sa, D, (double)(pg[j] * wb[j]));                                      \
+                    LANE_SUM(sb, D, (double)(pg[j] * wb[j] * ((px[j] - mt) * rt)));                \
+                } else {                                                                           \
+                    LANE_SUM(sa, D, (double)pg[j]);                                                \
+                    LANE_SUM(sb, D, (double)(pg[j] * ((px[j] - mt) * rt)));                        \
                 }                                                                                  \
                 const T a = (T)(sa / (double)D), b = (T)(sb / (double)D);                          \
                 T *restrict pd = dxb + i * D;                                                      \
