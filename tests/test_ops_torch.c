@@ -1,7 +1,8 @@
 /* The primitive ops of ops/ against PyTorch: every case of the tests/fixtures/ops_<family>
  * files written by tools/fixtures_ops.py runs forward and backward (cotangent R) in float64 (to
- * 1e-10) and float32 (to 1e-4), comparing the output, extra outputs (indices) and the gradient of
- * every differentiable input, and integer outputs (indices) where the fixture has "<case>.out<j>". The fixture format is described in tools/fixtures_ops.py. */
+ * 1e-10) and float32 (to 1e-4), comparing the output, the gradient of every differentiable input,
+ * and integer outputs (indices) where the fixture has "<case>.out<j>". The fixture format is
+ * described in tools/fixtures_ops.py. */
 #include <stdlib.h>
 #include <string.h>
 
