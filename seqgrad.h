@@ -9,6 +9,7 @@
 #include "ops/ops.h"
 #include "nn/model.h"
 #include "nn/layers.h"
+#include "nn/cell.h"
 #include "nn/rnn.h"
 #include "ops/rnn_fused.h"
 #include "optim/optim.h"
