@@ -105,6 +105,12 @@ sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg);
  * and leaves out zeroed. */
 int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h0, sg_tensor *c0,
                    sg_rnn_out *out);
+/** Whether the fused oneDNN backend computes the same thing as the composed layer for this
+ *  configuration: model dtype dt, ragged = the batch has sequences shorter than T, training = the
+ *  model is in training mode (inter-layer dropout active). Only the built-in kinds have a fused
+ *  form. Returns 1 if it can, else 0 with a one-line reason written to why (n bytes, may be NULL).
+ *  Never records an error. */
+int sg_fused_can_serve(const sg_rnn_config *cfg, sg_dtype dt, bool ragged, bool training, char *why, size_t n);
 /** Like sg_rnn_forward for a cell of any number of states: s0[k] (L*dirs, B, size_k) or NULL for
  *  zeros (s0 itself may be NULL). Fills out->states (and h_n, c_n). */
 int sg_rnn_forward_states(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *const *s0, sg_rnn_out *out);
