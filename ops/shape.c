@@ -1,5 +1,5 @@
-/* Shape ops: reshape, transpose/permute, narrow, (un)squeeze, contiguous, concat, stack, split,
- * chunk. Views share the input's storage (zero-copy); reshape of a non-contiguous input, concat and
+/* Shape ops: reshape, transpose/permute, narrow, select, (un)squeeze, contiguous, concat, stack,
+ * split, chunk. Views share the input's storage (zero-copy); reshape of a non-contiguous input, concat and
  * stack copy. Not here: selection by index lists (ops/index.c), in-place shape changes. */
 #include <stdio.h>
 #include <string.h>
@@ -56,7 +56,8 @@ static int same_order_bw(sg_node *n, const sg_tensor *g) {
 static sg_tensor *record1(sg_tensor *out, sg_tensor *a, const char *name, sg_backward_fn bw) {
     if (!out) return NULL;
     int err;
-    sg__record(out, name, bw, 1, &a, &err);
+    sg_node *n = sg__record(out, name, bw, 1, &a, &err);
+    if (n) n->reads = SG_READS_NONE; /* shape ops move gout, never read their input */
     return err ? NULL : out;
 }
 
@@ -96,10 +97,10 @@ sg_tensor *sg_reshape(sg_tensor *a, int ndim, const int64_t *shape) {
             sg_set_error(SG_ERR_ARG, "%s: bad target shape %s (sizes must be >= 0, at most one -1)",
                          name, sg__shape_str(ndim, shape, ss, sizeof ss));
             return NULL;
-        } else {
-            known *= shape[i];
         }
     }
+    if (infer >= 0) shp[infer] = 1;
+    if (!sg__shape_check(name, ndim, shp, &known)) return NULL; /* the known sizes' product fits */
     int64_t numel = sg__numel(a);
     if (infer >= 0) shp[infer] = (known > 0 && numel % known == 0) ? numel / known : -1;
     if ((infer >= 0 && shp[infer] < 0) || prod(ndim, shp) != numel) {
@@ -142,8 +143,10 @@ static sg_tensor *permute_impl(const char *name, sg_tensor *a, const int *perm) 
     if (!out) return NULL;
     int err;
     sg_node *n = sg__record(out, name, permute_bw, 1, &a, &err);
-    if (n)
+    if (n) {
+        n->reads = SG_READS_NONE;
         for (int i = 0; i < a->ndim; i++) n->iarg[i] = perm[i];
+    }
     return err ? NULL : out;
 }
 
@@ -202,6 +205,7 @@ static sg_tensor *narrow_impl(const char *name, sg_tensor *a, int dim, int64_t s
     int err;
     sg_node *n = sg__record(out, name, narrow_bw, 1, &a, &err);
     if (n) {
+        n->reads = SG_READS_NONE;
         n->iarg[ARG_DIM] = dim;
         n->iarg[ARG_START] = start;
     }
@@ -222,6 +226,46 @@ sg_tensor *sg_narrow(sg_tensor *a, int dim, int64_t start, int64_t len) {
         return NULL;
     }
     return narrow_impl(name, a, d, start, len);
+}
+
+/* The gradient of a select: gout, read with the dropped dim put back as size 1, added into that
+ * slice of the input's gradient. */
+static int select_bw(sg_node *n, const sg_tensor *g) {
+    if (!sg__wants_grad(n, 0)) return SG_OK;
+    const sg_tensor *a = n->in[0];
+    int dim = (int)n->iarg[ARG_DIM];
+    int64_t shp[SG_MAX_DIMS], st[SG_MAX_DIMS];
+    for (int i = 0, j = 0; i < a->ndim; i++) {
+        shp[i] = i == dim ? 1 : g->shape[j];
+        st[i] = i == dim ? 1 : g->stride[j++];
+    }
+    return sg__grad_accum_slice(n->in[0], sg__view(g, a->ndim, shp, st, g->offset), dim, n->iarg[ARG_START]);
+}
+
+/* a (..., S, ...) -> (...) without dim: element index along dim (negative counts from the end); view */
+sg_tensor *sg_select(sg_tensor *a, int dim, int64_t index) {
+    const char *name = "sg_select";
+    if (!sg__check_arg(a, name, "a")) return NULL;
+    int d = sg__norm_dim(name, dim, a->ndim);
+    if (d < 0) return NULL;
+    int64_t S = a->shape[d], i = index < 0 ? index + S : index;
+    if (i < 0 || i >= S) {
+        char sa[SG_SHAPE_BUF];
+        sg_set_error(SG_ERR_ARG, "%s: index %lld out of range [-%lld, %lld) for dim %d of %s", name,
+                     (long long)index, (long long)S, (long long)S, dim,
+                     sg__shape_str(a->ndim, a->shape, sa, sizeof sa));
+        return NULL;
+    }
+    geom g = slice_geom(a, d, i, 1, true);
+    sg_tensor *out = sg__out_view(a, g.ndim, g.shape, g.stride, g.offset);
+    if (!out) return NULL;
+    int err;
+    sg_node *n = sg__record(out, name, select_bw, 1, &a, &err);
+    if (n) {
+        n->iarg[ARG_DIM] = d;
+        n->iarg[ARG_START] = i;
+    }
+    return err ? NULL : out;
 }
 
 /* a (...) -> (..., 1, ...) with the new dim at position dim of the result; view */
@@ -336,7 +380,10 @@ static sg_tensor *join(const char *name, int n, sg_tensor *const *ts, int dim, b
     }
     int err;
     sg_node *nd = sg__record(out, name, bw, n, ts, &err);
-    if (nd) nd->iarg[ARG_DIM] = dim;
+    if (nd) {
+        nd->reads = SG_READS_NONE;
+        nd->iarg[ARG_DIM] = dim;
+    }
     return err ? NULL : out;
 }
 
