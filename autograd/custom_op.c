@@ -252,6 +252,7 @@ static int record(const sg_custom_op_def *def, sg_tensor *const *in, int n_out, 
     snprintf(c->name, sizeof c->name, "%s", op);
     n->name = c->name; /* lives with the node, not with the caller's def */
     n->ctx = c;
+    n->reads = def->reads_in; /* what the tape reports to code that frees dead data (sg__tape_reads) */
     c->backward = def->backward;
     c->user = user;
     c->reads_in = def->reads_in;
@@ -268,6 +269,7 @@ static int record(const sg_custom_op_def *def, sg_tensor *const *in, int n_out, 
         if (n_out == 1) break;
         sg_node *p = sg__record(out[k], "sg_custom_op (output)", part_bw, 1, &block, &err);
         if (err) return err;
+        p->reads = SG_READS_NONE; /* a part's backward moves gout into the block's gradient */
         p->iarg[ARG_PART_OFFSET] = c->part[k];
     }
     return SG_OK;
