@@ -18,5 +18,6 @@
 #include "io/text.h"
 #include "io/csv.h"
 #include "io/batch.h"
+#include "dist/dist.h" /* libseqgrad_dist: MPI data parallelism (one process without MPI) */
 
 #endif
