@@ -102,13 +102,15 @@ int sg_dist_grads_end(sg_dist_grads *g);
 /** Begin + end without a backward in between: a blocking reduction of the whole block. */
 int sg_dist_grads_allreduce(sg_dist_grads *g, double weight);
 
-/** Counters since creation or the last reset (all times wall-clock seconds). */
+/** Counters since creation or the last reset (all times wall-clock seconds, summed over steps).
+ * The fraction of the allreduce hidden behind the backward is 1 - t_exposed / t_comm. Both include
+ * waiting for a slower rank: on a loaded machine that, not the transport, can dominate. */
 typedef struct {
-    int64_t steps;        /* begin/end pairs */
-    int64_t bytes_sent;   /* bytes this rank sent (both phases) */
-    double t_comm;        /* sum over buckets of start-to-done time */
-    double t_exposed;     /* time spent in sg_dist_grads_end: communication not hidden */
-    double t_in_backward; /* time spent in the hook during the backward (posting, summing) */
+    int64_t steps;         /* begin/end pairs */
+    int64_t bytes_sent;    /* bytes this rank sent (both phases) */
+    double t_comm;         /* per step: from the first bucket's start to the last bucket's completion */
+    double t_exposed;      /* time spent in sg_dist_grads_end: communication not hidden */
+    double t_in_backward;  /* time spent in the hook during the backward (posting, summing) */
     int64_t buckets_early; /* buckets started during the backward (the rest start in end) */
 } sg_dist_stats;
 /** Copies the counters into *out (zeros for NULL g). */

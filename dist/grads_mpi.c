@@ -20,7 +20,6 @@ typedef struct {
     bucket_phase phase;
     MPI_Request *req;  /* 2(N-1) */
     void *recv;        /* (N-1) shards of this rank's size, phase 1 */
-    double t_start;
 } bucket;
 
 typedef struct {
@@ -39,6 +38,7 @@ struct sg_dist_grads {
     bool active;
     int hook_status; /* first MPI failure inside the hook, reported by end() */
     double weight;
+    double t_first; /* this step's first bucket start (0: none yet) */
     sg_dist_stats st;
 };
 
@@ -149,7 +149,7 @@ static int start_bucket(sg_dist_grads *g, int bi) {
     sg_dist *d = g->d;
     int N = d->size, me = d->rank, k = 0;
     int64_t n = b->hi - b->lo, myoff, mycnt;
-    b->t_start = MPI_Wtime();
+    if (g->t_first == 0) g->t_first = MPI_Wtime();
     scale(g, b->lo, b->hi, g->weight);
     shard(n, N, me, &myoff, &mycnt);
     char *base = grad_base(g) + (size_t)b->lo * g->es;
@@ -231,7 +231,6 @@ static int advance(sg_dist_grads *g, int bi, bool wait) {
     if (!done) return SG_OK;
     if (b->phase == B_SCATTER) return gather_bucket(g, bi);
     b->phase = B_DONE;
-    g->st.t_comm += MPI_Wtime() - b->t_start;
     return SG_OK;
 }
 
@@ -271,6 +270,7 @@ int sg_dist_grads_begin(sg_dist_grads *g, double weight) {
         g->b[i].pending = g->plan.nparams[i];
     }
     g->hook_status = SG_OK;
+    g->t_first = 0;
     if (g->d->size > 1) sg_set_grad_ready_hook(on_ready, g);
     return SG_OK;
 }
@@ -292,7 +292,9 @@ int sg_dist_grads_end(sg_dist_grads *g) {
             if ((rc = advance(g, i, true)) == SG_OK) rc = advance(g, i, true);
     }
     sg_mark_modified(sg_model_flat_grads(g->m));
-    g->st.t_exposed += MPI_Wtime() - t0;
+    double t1 = MPI_Wtime();
+    g->st.t_exposed += t1 - t0;
+    if (g->t_first > 0) g->st.t_comm += t1 - g->t_first;
     g->st.steps++;
     return rc;
 }

@@ -24,7 +24,9 @@ int ex_dist_start(ex_dist *x, int *argc, char ***argv, const char *prog) {
 int ex_dist_setup(ex_dist *x, sg_model *m, sg_optim *o) {
     int rc = sg_dist_check_model(x->d, m);
     if (!rc) rc = sg_dist_broadcast_model(x->d, m, o, 0);
-    if (!rc && !(x->g = sg_dist_grads_new(x->d, m, 0))) rc = sg_last_status();
+    const char *kb = getenv("SEQGRAD_DIST_BUCKET_KB");
+    size_t bytes = kb && atol(kb) > 0 ? (size_t)atol(kb) << 10 : 0;
+    if (!rc && !(x->g = sg_dist_grads_new(x->d, m, bytes))) rc = sg_last_status();
     if (!rc && x->size > 1)
         printf("data parallel: %d processes, %d gradient bucket(s); --batch is the global batch%s\n", x->size,
                sg_dist_grads_buckets(x->g), x->debug ? "; SEQGRAD_DIST_DEBUG: parameters checked every step" : "");
@@ -66,9 +68,10 @@ void ex_dist_report(const ex_dist *x, const char *prog) {
     if (x->size < 2 || st.steps == 0) return;
     double s = (double)st.steps;
     printf("%s: data parallel over %d processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step of which "
-           "%.2f ms waited after the backward (%lld of %lld buckets started during it)\n",
+           "%.2f ms waited after the backward, %.0f %% hidden (%lld of %lld buckets started during it)\n",
            prog, x->size, (double)st.bytes_sent / s / 1e3, 1e3 * st.t_comm / s, 1e3 * st.t_exposed / s,
-           (long long)st.buckets_early, (long long)(st.steps * sg_dist_grads_buckets(x->g)));
+           st.t_comm > 0 ? 100 * (1 - st.t_exposed / st.t_comm) : 0.0, (long long)st.buckets_early,
+           (long long)(st.steps * sg_dist_grads_buckets(x->g)));
 }
 
 void ex_dist_stop(ex_dist *x) {

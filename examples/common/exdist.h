@@ -3,7 +3,8 @@
  * trains on its share of each global batch (--batch is the global batch) and the gradients are
  * averaged by dist/ with the uneven-batch weighting. Without MPI, or with one process, every call
  * is a no-op. Not part of the library. Environment: SEQGRAD_DIST_DEBUG=1 checks after every step
- * that all ranks hold bitwise-equal parameters (a hash gathered from every rank). */
+ * that all ranks hold bitwise-equal parameters (a hash gathered from every rank);
+ * SEQGRAD_DIST_BUCKET_KB=K sets the gradient bucket size (default dist/'s 25 MB). */
 #ifndef SG_EXDIST_H
 #define SG_EXDIST_H
 
