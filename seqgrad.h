@@ -22,6 +22,5 @@
 #include "io/text.h"
 #include "io/csv.h"
 #include "io/batch.h"
-#include "dist/dist.h" /* libseqgrad_dist: MPI data parallelism (one process without MPI) */
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "seqgrad.h"
+#include "dist/dist.h" /* libseqgrad_dist */
 
 typedef struct {
     sg_dist *d;
