@@ -5,6 +5,7 @@
  * recurrent model". Usage: custom_cell [steps]. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mgu_cell.h"
 
@@ -50,7 +51,17 @@ static sg_tensor *seq_fn(sg_tensor *const *in, int n, void *ctx) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s [STEPS]\nA Minimal Gated Unit given as a cell definition, run as a bidirectional layer over "
+               "variable-length batches of the adding problem (default %d Adam steps), then gradchecked in float64.\n",
+               argv[0], STEPS);
+        return 0;
+    }
     int steps = argc > 1 ? atoi(argv[1]) : STEPS;
+    if (steps < 1) {
+        fprintf(stderr, "%s: STEPS must be a number >= 1 (got '%s'; see --help)\n", argv[0], argv[1]);
+        return 2;
+    }
     sg_set_num_threads(2); /* the two directions run concurrently */
     sg_model *m = sg_model_new(SG_F32);
     sg_rnn_config cfg = {.def = &mgu_cell, .input_size = FEATURES, .hidden_size = H, .bidirectional = true};
