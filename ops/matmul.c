@@ -1,6 +1,7 @@
 /* Matrix products on OpenBLAS: a (M,K) @ b (K,N) -> (M,N), batched (..., M,K) @ (..., K,N) with
- * broadcast leading dims, optional transposes, and linear: x (..., In) @ w^T + bias -> (..., Out). Strided operands are passed to
- * BLAS as they are whenever one of their two strides is 1 (a transposed view costs no copy). */
+ * broadcast leading dims, optional transposes, and linear: x (..., In) @ w^T + bias -> (..., Out).
+ * Strided operands are passed to BLAS as they are whenever one of their two strides is 1 (a
+ * transposed view costs no copy). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
