@@ -428,8 +428,9 @@ static double train_epoch(net_t *n, sg_optim *opt, const sg_lr_schedule *sched, 
     return total / (double)o->steps;
 }
 
-static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch) {
-    return ex_save_checkpoint("seq2seq", path, n->m, opt, epoch, "best_val_acc", best, best_epoch);
+static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch, const char *recipe) {
+    return ex_save_checkpoint("seq2seq", path, n->m, opt, epoch, "best_val_acc", best, best_epoch,
+                              (const char *const[]){"recipe", recipe, NULL});
 }
 
 int main(int argc, char **argv) {
@@ -472,14 +473,23 @@ int main(int argc, char **argv) {
     ex_path(ckpt, sizeof ckpt, a.out_dir, file);
     int start = 0, best_epoch = 0, rc = 1;
     double best = -1;
+    char recipe[PATH_BUF]; /* what a resumed run must share with the checkpoint's */
+    snprintf(recipe, sizeof recipe, "task %s, embed %lld, hidden %lld, lengths %lld-%lld, steps %lld, clip %g", task,
+             (long long)o.embed, (long long)o.hidden, (long long)o.min_len, (long long)o.max_len, (long long)o.steps,
+             o.clip);
     if (a.resume) {
+        int64_t ep = 0, be = 0;
+        if (ex_meta_same("seq2seq", a.resume, "recipe", recipe,
+                         "(use the same --task, --embed, --hidden, --min-len, --max-len, --steps, --clip)") ||
+            ex_meta_int("seq2seq", a.resume, "epoch", 0, EX_EPOCHS_MAX, &ep) ||
+            ex_meta_real("seq2seq", a.resume, "best_val_acc", -1, 100, &best) ||
+            ex_meta_int("seq2seq", a.resume, "best_epoch", 0, ep, &be))
+            goto done;
         if (sg_checkpoint_load(a.resume, n.m, opt)) {
             fprintf(stderr, "seq2seq: cannot resume from %s: %s\n", a.resume, sg_last_error());
             goto done;
         }
-        start = (int)ex_meta_num(a.resume, "epoch", 0);
-        best = ex_meta_num(a.resume, "best_val_acc", -1);
-        best_epoch = (int)ex_meta_num(a.resume, "best_epoch", 0);
+        start = (int)ep, best_epoch = (int)be;
         printf("resumed from %s after epoch %d (best validation accuracy %.2f%%)\n", a.resume, start, best);
     }
     ex_log log;
@@ -514,7 +524,7 @@ int main(int argc, char **argv) {
         printf("epoch %2d  train loss %.4f  val accuracy %.2f%% (greedy)%s  %.2f s train + %.2f s eval\n", ep, loss,
                val, improved ? " *" : "", dt, ex_now() - t1);
         ex_log_row(&log, "%d,%.6f,%.4f,%.3f", ep, loss, val, dt);
-        if (save(ckpt, &n, opt, ep, best, best_epoch)) goto close;
+        if (save(ckpt, &n, opt, ep, best, best_epoch, recipe)) goto close;
     }
     double t2 = ex_now();
     double greedy = accuracy(&n, &o, a.seed ^ TEST_STREAM, o.n_test, 1);
