@@ -10,13 +10,40 @@
 
 #include "../tensor/error.h"
 
+struct stat;
+
 /* False (and SG_ERR_NULL "fn: argument 'arg' is NULL") when p is NULL. */
 bool sg__data_nonnull(const void *p, const char *fn, const char *arg);
+
+/* Opens path read-only for a loader, refusing anything that is not a regular file (a FIFO, a
+ * device, a directory, a socket) without ever blocking: the open uses O_NONBLOCK (so a FIFO with
+ * no writer cannot hang it), fstat checks S_ISREG, then O_NONBLOCK is cleared again. Returns the
+ * descriptor (the caller closes it) and fills *st when st is not NULL, or a negative status with
+ * "fn: cannot open 'path': reason" / "fn: cannot read 'path': not a regular file (a FIFO)"
+ * recorded. Every file loader in io/ opens its input through this. */
+int sg__open_regular(const char *fn, const char *path, struct stat *st);
+
+/* Checked element count of a shape read from a file: the product of the sizes, and also the
+ * product with every 0 taken as 1 (what contiguous strides multiply), must both stay within
+ * limit (e.g. INT64_MAX / itemsize) and neither may overflow. Returns true and the element count
+ * in *numel, or false (nothing recorded: the caller names the file and the shape). */
+bool sg__shape_numel_ok(int ndim, const int64_t *shape, int64_t limit, int64_t *numel);
 
 /* Reads the whole regular file at path into a malloc'd, NUL-terminated buffer (*len excludes the
  * NUL). On failure returns a negative status with "fn: cannot open/read 'path': reason" recorded
  * and leaves *buf NULL. */
 int sg__read_file(const char *fn, const char *path, char **buf, size_t *len);
+
+/* ---- atomic saves (tmpfile.c) ---- */
+/* Creates a new temporary "<path>.tmp.<pid>.<n>" next to path (O_EXCL, unique per process and
+ * per save, so concurrent saves to one path never share one). Returns the write descriptor and
+ * the malloc'd name in *tmp, or a negative status (SG_ERR_IO naming both paths) with *tmp NULL. */
+int sg__tmp_create(const char *fn, const char *path, char **tmp);
+/* Removes temporaries of path left by savers that died (see tmpfile.c for exactly which names);
+ * best effort, never fails, never touches any other file. */
+void sg__tmp_sweep(const char *path);
+/* fsync of the directory holding path, to make a rename durable (best effort). */
+void sg__sync_parent_dir(const char *path);
 
 /* "a/b" in a malloc'd string (NULL with SG_ERR_MEM recorded under fn). */
 char *sg__path_join(const char *fn, const char *a, const char *b);
