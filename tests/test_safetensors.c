@@ -587,6 +587,11 @@ static const struct {
      "not a non-negative integer"},
     {"shape overflow", "{" ENT("a", "F32", "[4294967296,4294967296,4]", "[0,8]") "}", 8,
      "shape (4294967296,4294967296,4) overflows"},
+    /* issue 9 defect 2: no element, but strides of 2^80 (passed sg_st_open, overflowed in sg_st_get) */
+    {"empty shape, overflowing strides", "{" ENT("a", "F32", "[0,1099511627776,1099511627776]", "[0,0]") "}", 0,
+     "shape (0,1099511627776,1099511627776) overflows"},
+    {"empty shape, strides x itemsize", "{" ENT("a", "F64", "[0,2,1152921504606846976]", "[0,0]") "}", 0,
+     "overflows"},
     {"offsets count", "{" ENT("a", "F32", "[2]", "[0,8,8]") "}", 8,
      "\"data_offsets\" has 3 entries, expected 2"},
     {"offsets not ints", "{" ENT("a", "F32", "[2]", "[0,8e0]") "}", 8, "\"data_offsets\" entry 1"},
