@@ -11,6 +11,7 @@
 #include "ops/ops.h"
 #include "nn/model.h"
 #include "nn/layers.h"
+#include "nn/cell.h"
 #include "nn/rnn.h"
 #include "nn/summary.h"
 #include "ops/rnn_fused.h"

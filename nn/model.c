@@ -240,3 +240,10 @@ sg_rng *sg_model_rng(sg_model *m) { return m ? &m->rng : NULL; }
 void sg_model_seed_dropout(sg_model *m, uint64_t seed) {
     if (m) m->rng = sg_rng_new(seed);
 }
+
+/* Internal (nn/rnn_impl.h): undo the declarations after the first n, before finalize. */
+void sg__model_forget(sg_model *m, int n) {
+    if (!m || m->final || n < 0 || n >= m->np) return;
+    m->numel = m->p[n].offset;
+    m->np = n;
+}

@@ -169,6 +169,7 @@ static sg_tensor *unary(ucode code, sg_tensor *a, double s0, double s1) {
     int err;
     sg_node *n = sg__record(out, name, unary_bw, 1, &a, &err);
     if (n) {
+        n->reads = U_INFO[code].reads == READS_INPUT ? sg__reads_bit(0) : SG_READS_NONE;
         n->iarg[0] = code;
         n->farg[0] = s0;
         n->farg[1] = s1;
