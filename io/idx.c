@@ -18,8 +18,8 @@ enum {
     IDX_MAGIC_BYTES = 4,
     IDX_DIM_BYTES = 4,
     IDX_MAX_DIMS = 3,
-    IDX_CHUNK = 1 << 20,       /* bytes per gzread call */
-    IDX_FIRST_ALLOC = 1 << 26, /* payload buffer grows past this only as bytes actually arrive */
+    IDX_CHUNK = 1 << 16,       /* bytes per read() and per inflate call */
+    IDX_FIRST_ALLOC = 1 << 20, /* payload buffer grows past this only as bytes actually arrive */
     IDX_DIMS_BUF = 48,         /* "NxRxC" in messages */
     GZ_MAGIC0 = 0x1f,          /* RFC 1952 member header */
     GZ_MAGIC1 = 0x8b,
