@@ -97,10 +97,10 @@ sg_tensor *sg_reshape(sg_tensor *a, int ndim, const int64_t *shape) {
             sg_set_error(SG_ERR_ARG, "%s: bad target shape %s (sizes must be >= 0, at most one -1)",
                          name, sg__shape_str(ndim, shape, ss, sizeof ss));
             return NULL;
-        } else {
-            known *= shape[i];
         }
     }
+    if (infer >= 0) shp[infer] = 1;
+    if (!sg__shape_check(name, ndim, shp, &known)) return NULL; /* the known sizes' product fits */
     int64_t numel = sg__numel(a);
     if (infer >= 0) shp[infer] = (known > 0 && numel % known == 0) ? numel / known : -1;
     if ((infer >= 0 && shp[infer] < 0) || prod(ndim, shp) != numel) {
