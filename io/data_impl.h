@@ -23,11 +23,11 @@ bool sg__data_nonnull(const void *p, const char *fn, const char *arg);
  * recorded. Every file loader in io/ opens its input through this. */
 int sg__open_regular(const char *fn, const char *path, struct stat *st);
 
-/* Checked element count of a shape read from a file: the product of the sizes, and also the
- * product with every 0 taken as 1 (what contiguous strides multiply), must both stay within
- * limit (e.g. INT64_MAX / itemsize) and neither may overflow. Returns true and the element count
- * in *numel, or false (nothing recorded: the caller names the file and the shape). */
-bool sg__shape_numel_ok(int ndim, const int64_t *shape, int64_t limit, int64_t *numel);
+/* A shape read from a file, checked by THE shape check (sg__shape_check, tensor/tensor_impl.h:
+ * sizes >= 0, rank <= SG_MAX_DIMS, element count and strides within SG__MAX_NUMEL), with its
+ * message recorded as SG_ERR_FORMAT (a bad shape in a file is a corrupt file). ctx prefixes the
+ * message (e.g. "sg_st_open: 'f.safetensors': tensor 'w'"). True with the count in *numel. */
+bool sg__file_shape_check(const char *ctx, int ndim, const int64_t *shape, int64_t *numel);
 
 /* Reads the whole regular file at path into a malloc'd, NUL-terminated buffer (*len excludes the
  * NUL). On failure returns a negative status with "fn: cannot open/read 'path': reason" recorded

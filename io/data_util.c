@@ -2,6 +2,8 @@
  * path joining, growable arrays. No parsing lives here. */
 #include "data_impl.h"
 
+#include "../tensor/tensor_impl.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -10,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { SG_READ_CHUNK = 1 << 16 };
+enum { SG_READ_CHUNK = 1 << 16, SG_FILE_MSG = 1024 /* a shape message moved to SG_ERR_FORMAT */ };
 
 bool sg__data_nonnull(const void *p, const char *fn, const char *arg) {
     if (p) return true;
@@ -42,15 +44,13 @@ int sg__open_regular(const char *fn, const char *path, struct stat *out) {
     return fd;
 }
 
-bool sg__shape_numel_ok(int ndim, const int64_t *shape, int64_t limit, int64_t *numel) {
-    int64_t n = 1, span = 1; /* span: the product with zeros as ones, the largest stride x size */
-    for (int d = 0; d < ndim; d++) {
-        if (shape[d] < 0) return false;
-        if (__builtin_mul_overflow(n, shape[d], &n)) return false;
-        if (__builtin_mul_overflow(span, shape[d] ? shape[d] : 1, &span) || span > limit) return false;
-    }
-    *numel = n;
-    return true;
+bool sg__file_shape_check(const char *ctx, int ndim, const int64_t *shape, int64_t *numel) {
+    if (sg__shape_check(ctx, ndim, shape, numel)) return true;
+    char msg[SG_FILE_MSG];
+    snprintf(msg, sizeof msg, "%s", sg_last_error());
+    sg_clear_error();
+    sg_set_error(SG_ERR_FORMAT, "%s", msg);
+    return false;
 }
 
 int sg__read_file(const char *fn, const char *path, char **buf, size_t *len) {

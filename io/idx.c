@@ -21,6 +21,7 @@ enum {
     IDX_CHUNK = 1 << 16,       /* bytes per read() and per inflate call */
     IDX_FIRST_ALLOC = 1 << 20, /* payload buffer grows past this only as bytes actually arrive */
     IDX_DIMS_BUF = 48,         /* "NxRxC" in messages */
+    IDX_CTX = 512,             /* "fn: 'path': ..." prefix of a shape message */
     GZ_MAGIC0 = 0x1f,          /* RFC 1952 member header */
     GZ_MAGIC1 = 0x8b,
     GZ_WINDOW_BITS = 16 + MAX_WBITS, /* inflate: gzip wrapper only, trailer checked */
@@ -232,12 +233,15 @@ static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
             goto fail;
         }
     }
-    /* checked once for the whole shape, with a count of 0 taken as 1, so that 0 images of
-     * 0xFFFFFFFF x 0xFFFFFFFF pixels cannot overflow the strides of the tensor made from it */
+    /* THE shape check, with a count of 0 taken as 1, so that 0 images of 0xFFFFFFFF x 0xFFFFFFFF
+     * pixels cannot overflow the strides of the tensor made from it; then a plausibility bound */
     int64_t numel;
-    if (!sg__shape_numel_ok(ndim, out->dims, (int64_t)IDX_MAX_PAYLOAD, &numel)) {
-        status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': implausible sizes %s (over %llu bytes, counting 0 as 1)",
-                              fn, path, dims_str, (unsigned long long)IDX_MAX_PAYLOAD);
+    char ctx[IDX_CTX];
+    snprintf(ctx, sizeof ctx, "%s: '%s': implausible sizes %s", fn, path, dims_str);
+    if (!sg__file_shape_check(ctx, ndim, out->dims, &numel)) goto fail;
+    if ((uint64_t)numel > IDX_MAX_PAYLOAD) {
+        status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': implausible sizes %s (over %llu bytes)", fn, path,
+                              dims_str, (unsigned long long)IDX_MAX_PAYLOAD);
         goto fail;
     }
     payload = (uint64_t)numel;

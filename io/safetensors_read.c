@@ -97,6 +97,7 @@ void sg_st_close(sg_st_file *f) {
 
 /* ---- validation of the header ---- */
 
+enum { SG_ST_CTX = 512 }; /* "sg_st_open: 'path': tensor 'name'" prefix of a shape message */
 #define FMT_FAIL(...) (sg_set_error(SG_ERR_FORMAT, __VA_ARGS__), false)
 
 static bool take_meta(sg_st_file *f, sg_json *m) {
@@ -181,15 +182,12 @@ static bool take_entry(sg_st_file *f, st_entry *e, const char *name, const sg_js
     if (!ok) return false;
     char sb[SG_SHAPE_BUF];
     int64_t numel;
-    const int64_t isz = (int64_t)sg__st_dtypes[e->dtype].size;
+    char ctx[SG_ST_CTX];
+    snprintf(ctx, sizeof ctx, "sg_st_open: '%s': tensor '%.200s'", f->label, name);
     /* also bounds the strides of a tensor with a 0 in its shape, e.g. [0, 2^40, 2^40] */
-    if (!sg__shape_numel_ok(e->ndim, e->shape, INT64_MAX / isz, &numel))
-        return FMT_FAIL("sg_st_open: '%s': tensor '%.200s': shape %s overflows (more than %lld "
-                        "elements, counting 0 as 1)",
-                        f->label, name, sg__shape_str(e->ndim, e->shape, sb, sizeof sb),
-                        (long long)(INT64_MAX / isz));
+    if (!sg__file_shape_check(ctx, e->ndim, e->shape, &numel)) return false;
     e->numel = numel;
-    const uint64_t nbytes = (uint64_t)numel * (uint64_t)isz;
+    const uint64_t nbytes = (uint64_t)numel * (uint64_t)sg__st_dtypes[e->dtype].size; /* <= INT64_MAX */
     if (e->begin > e->end || e->end > f->data_len)
         return FMT_FAIL("sg_st_open: '%s': tensor '%.200s': data_offsets [%llu,%llu] outside the data "
                         "buffer of %zu bytes (file truncated?)",
