@@ -17,7 +17,9 @@ max_len=65536
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DSEQGRAD_FUZZ=ON -DSEQGRAD_TESTS=OFF \
   -DSEQGRAD_WITH_DNNL=OFF -DSEQGRAD_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_all -j"${FUZZ_JOBS:-2}" 2>&1 | grep -E "error|Error" && exit 1
+if ! cmake --build "$build" --target fuzz_all -j"${FUZZ_JOBS:-2}" >"$build/fuzz-build.log" 2>&1; then
+  grep -E "error" "$build/fuzz-build.log" | head -20; echo "fuzz: build failed, see $build/fuzz-build.log"; exit 1
+fi
 
 if [ "${1:-}" = "--make-corpus" ]; then
   rm -rf fuzz/corpus
