@@ -3,7 +3,8 @@
 # gnuplot-nox draws the examples' --plot PNGs.
 # --with-torch also installs PyTorch (only needed to regenerate test fixtures and for bench ratios).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libdnnl-dev check libsubunit-dev zlib1g-dev gnuplot-nox)
+pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libdnnl-dev check libsubunit-dev zlib1g-dev gnuplot-nox
+      libopenmpi-dev openmpi-bin) # Open MPI: dist/ and the dist_* tests (optional: without it they skip)
 [ "${1:-}" = "--with-torch" ] && pkgs+=(python3-torch python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -68,6 +68,20 @@ static sg_tensor *fx_order(sg_tensor *const *in, int n, fx_case *c) {
     return NULL;
 }
 
+/* args: 0 gather / 1 scatter_add, dim; index c->idx with shape c->idx_shape; inputs x[, src] */
+static sg_tensor *fx_gather(sg_tensor *const *in, int n, fx_case *c) {
+    (void)n;
+    int dim = (int)c->args[1];
+    if (c->args[0] == 0) return sg_gather(in[0], dim, c->idx_shape, c->idx);
+    return sg_scatter_add(in[0], dim, c->idx_shape, c->idx, in[1]);
+}
+
+/* args: trans_a, trans_b */
+static sg_tensor *fx_matmul(sg_tensor *const *in, int n, fx_case *c) {
+    (void)n;
+    return sg_matmul_t(in[0], c->args[0] != 0, in[1], c->args[1] != 0);
+}
+
 typedef struct {
     const char *family;
     fx_fn fn;
@@ -77,6 +91,8 @@ static const fx_family FAMILIES[] = {
     {"layer_norm", fx_layer_norm},
     {"select", fx_select},
     {"order", fx_order},
+    {"gather", fx_gather},
+    {"matmul", fx_matmul},
 };
 enum { NFAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 

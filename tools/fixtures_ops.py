@@ -141,13 +141,45 @@ def order():
     return fam.save()
 
 
+def gather():
+    """torch.gather (args 0, dim) and torch.scatter_add (args 1, dim); "<c>.idx" has the index shape. src has the
+    index shape: torch 1.13 cannot differentiate scatter_add with a larger src (test_ops_gather covers it)."""
+    fam = Family("gather")
+    for name, xs, dim, ishape, ss in [("g_dim1", (3, 5), 1, (3, 4), None), ("g_dim0", (4, 3), 0, (6, 2), None),
+                                      ("g_3d", (2, 3, 4), 2, (2, 2, 6), None),
+                                      ("s_dim1", (3, 5), 1, (3, 4), (3, 4)), ("s_dim0", (4, 3), 0, (6, 2), (6, 2)),
+                                      ("s_3d", (2, 3, 4), 1, (2, 5, 4), (2, 5, 4))]:
+        g = gen_of("gather/" + name)
+        idx = torch.randint(0, xs[dim], ishape, generator=g)
+        ins = [fam.rand(name, *xs)]
+        if ss is None:
+            fam.case(name, lambda x, idx=idx, dim=dim: torch.gather(x, dim, idx), ins, args=(0, dim), idx=idx.numpy())
+        else:
+            ins.append(fam.rand(name + "src", *ss))
+            fam.case(name, lambda x, src, idx=idx, dim=dim: torch.scatter_add(x, dim, idx, src), ins, args=(1, dim),
+                     idx=idx.numpy())
+    return fam.save()
+
+
+def matmul():
+    """torch.matmul with broadcast leading dims; args: trans_a, trans_b (transposes of the last two dims)."""
+    fam = Family("matmul")
+    for name, sa, sb, ta, tb in [("4d", (2, 3, 4, 5), (2, 3, 5, 2), 0, 0), ("bcast_4d_3d", (2, 1, 3, 4), (5, 4, 2), 0, 0),
+                                 ("batch1", (1, 3, 4), (3, 4, 6), 0, 0), ("4d_2d", (2, 2, 3, 4), (4, 3), 0, 0),
+                                 ("2d_4d_aT", (4, 3), (2, 2, 4, 5), 1, 0), ("5d_bT", (2, 1, 2, 3, 4), (3, 1, 5, 4), 0, 1)]:
+        def fn(a, b, ta=ta, tb=tb):
+            return torch.matmul(a.transpose(-1, -2) if ta else a, b.transpose(-1, -2) if tb else b)
+        fam.case(name, fn, [fam.rand(name + "a", *sa), fam.rand(name + "b", *sb)], args=(ta, tb))
+    return fam.save()
+
+
 def write_ops_fixtures():
     """Writes every ops_*.safetensors; returns the number of files."""
     os.makedirs(OUT, exist_ok=True)
     return sum(f() for f in FAMILIES)
 
 
-FAMILIES = [layer_norm, select, order]
+FAMILIES = [layer_norm, select, order, gather, matmul]
 
 if __name__ == "__main__":
     print("wrote %d op fixtures" % write_ops_fixtures())
