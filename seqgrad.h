@@ -3,6 +3,11 @@
 #ifndef SEQGRAD_H
 #define SEQGRAD_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "version.h"
 #include "tensor/tensor.h"
 #include "autograd/autograd.h"
 #include "autograd/gradcheck.h"
@@ -18,5 +23,9 @@
 #include "io/text.h"
 #include "io/csv.h"
 #include "io/batch.h"
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,10 @@
 
 #include "../tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Backward from a tensor with exactly one element (seed 1). Returns 0 or a negative sg_status. */
 int sg_backward(sg_tensor *loss);
 /* Backward from any output with a given cotangent grad_out of the same shape and dtype. */
@@ -36,5 +40,9 @@ size_t sg_tape_len(void);
 
 /* A tape-owned tensor sharing t's data with no history: gradients do not flow through it. */
 sg_tensor *sg_detach(sg_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -20,6 +20,10 @@
 
 #include "autograd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef sg_tensor *(*sg_gradcheck_fn)(sg_tensor *const *inputs, int n, void *ctx);
 
 typedef enum { SG_GRADCHECK_FULL = 0, SG_GRADCHECK_FAST = 1 } sg_gradcheck_mode;
@@ -53,5 +57,9 @@ typedef struct {
  * the first input's dtype). */
 int sg_gradcheck(sg_gradcheck_fn f, void *ctx, sg_tensor *const *inputs, int n,
                  const sg_gradcheck_opts *opts, sg_gradcheck_result *res);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "../tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* In-place Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[j], j = sg_rng_below(rng, i+1).
  * n >= 0; advances rng by max(n-1, 0) draws. */
 int sg_shuffle(sg_rng *rng, int64_t *a, int64_t n);
@@ -57,5 +61,9 @@ int sg_gather_rows_i64(const int64_t *src, int64_t n_rows, int64_t row_len, cons
  * dim 0 (src: any live tensor with ndim >= 1, any strides; no graph is recorded). Free it with
  * sg_tensor_free. */
 sg_tensor *sg_gather_rows(const sg_tensor *src, const int64_t *idx, int64_t n_idx);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -29,6 +29,10 @@
 #include "../optim/optim.h"
 #include "safetensors.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Current value of "seqgrad.checkpoint"; metadata keys starting with these prefixes are reserved. */
 #define SG_CKPT_FORMAT "1"
 #define SG_CKPT_OPTIM_PREFIX "optim."
@@ -75,5 +79,9 @@ int sg_checkpoint_load_st(const sg_st_file *f, sg_model *m, sg_optim *opt);
  * Returns the value's full length in bytes (>= n means truncated), or SG_ERR_ARG when the key is
  * absent, SG_ERR_IO / SG_ERR_FORMAT for the file, SG_ERR_NULL for a NULL path, key or buf (n > 0). */
 int sg_checkpoint_meta(const char *path, const char *key, char *buf, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

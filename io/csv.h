@@ -25,11 +25,19 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The column named col_name (exact, case-sensitive match against the unquoted header field) or,
  * when col_name is NULL, the col_index-th column (0-based). Returns a malloc'd array of *n_rows
  * values in file order (non-NULL even for 0 rows); the caller frees it with sg_csv_free().
  * On failure returns NULL and sets *n_rows to 0. */
 double *sg_csv_column(const char *path, const char *col_name, int col_index, int64_t *n_rows);
 void sg_csv_free(double *values);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,10 @@
 
 #include "../tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     SG_IDX_TYPE_UBYTE = 0x08, /* the only element type accepted */
     SG_IDX_IMAGE_DIMS = 3,    /* (N, rows, cols) */
@@ -53,5 +57,9 @@ typedef struct {
 int sg_mnist_load(const char *dir, const char *split, sg_mnist *out);
 /* Frees what sg_mnist_load filled and zeroes *m (a zeroed or NULL m is a no-op). */
 void sg_mnist_free(sg_mnist *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

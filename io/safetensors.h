@@ -22,6 +22,10 @@
 
 #include "../tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Largest header accepted (the reference implementation's limit). */
 #define SG_ST_MAX_HEADER (100u * 1000u * 1000u)
 
@@ -100,5 +104,9 @@ int sg_st_writer_meta(sg_st_writer *w, const char *key, const char *value);
  * system error. The header is padded with spaces to a multiple of 8 bytes. The writer stays
  * usable (save may be called again). Returns 0 or a negative status. */
 int sg_st_writer_save(const sg_st_writer *w, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

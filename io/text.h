@@ -24,6 +24,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum {
     SG_VOCAB_PAD = 0,   /* padding id */
     SG_VOCAB_UNK = 1,   /* unknown-word id */
@@ -119,5 +123,9 @@ int sg_time_machine_load(const char *path, sg_char_corpus *out);
 /* Id of a character (after preprocessing, i.e. ' ' or 'a'..'z'), unk_id when absent; -1 on NULL. */
 int64_t sg_char_corpus_id(const sg_char_corpus *c, int ch);
 void sg_char_corpus_free(sg_char_corpus *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,10 @@
 #include "../ops/ops.h"
 #include "model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct sg_linear_layer sg_linear_layer;
 /* Parameters "<prefix>.weight" (out, in) and "<prefix>.bias" (out). */
 sg_linear_layer *sg_linear_layer_new(sg_model *m, const char *prefix, int64_t in, int64_t out, bool bias);
@@ -29,5 +33,9 @@ sg_tensor *sg_embedding_layer_weight(const sg_embedding_layer *e);
 
 /* Dropout that follows the model's mode and RNG: active only while training. */
 sg_tensor *sg_model_dropout(sg_model *m, sg_tensor *x, double p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

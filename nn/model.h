@@ -12,6 +12,10 @@
 
 #include "../tensor/tensor.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct sg_model sg_model;
 
 typedef enum {
@@ -33,10 +37,6 @@ int sg_model_declare(sg_model *m, const char *name, int ndim, const int64_t *sha
  * the values depend only on the seed and the declaration order). After this, no more declarations. */
 int sg_model_finalize(sg_model *m, uint64_t seed);
 bool sg_model_is_final(const sg_model *m);
-
-/* Layers register themselves so sg_model_free frees them, with an optional hook that runs at the
- * end of sg_model_finalize (e.g. zeroing an embedding's padding row). Internal use by nn/. */
-int sg_model_own(sg_model *m, void *obj, void (*free_fn)(void *), int (*after_init)(void *));
 
 int sg_model_num_params(const sg_model *m);
 /* Total number of scalar parameters. */
@@ -61,5 +61,9 @@ void sg_model_seed_dropout(sg_model *m, uint64_t seed);
 
 /* Builds "prefix.name" (or just name when prefix is NULL or "") into buf. Returns buf. */
 char *sg_param_name(char *buf, size_t n, const char *prefix, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

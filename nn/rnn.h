@@ -38,6 +38,10 @@
 #include "../ops/ops.h"
 #include "model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SG_CELL_RNN_TANH = 0, SG_CELL_RNN_RELU, SG_CELL_LSTM, SG_CELL_GRU, SG_CELL_COUNT } sg_cell_kind;
 
 /* Which implementation runs a layer: the composed graph of ops (the definition), oneDNN's fused
@@ -102,5 +106,9 @@ sg_backend sg_rnn_default_backend(void);
 const char *sg_backend_name(sg_backend b);
 /* Parses "auto", "composed", "onednn"; returns SG_BACKEND_DEFAULT (and an error) otherwise. */
 sg_backend sg_backend_parse(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,7 @@
 
 #include "../autograd/node.h"
 #include "rnn_impl.h"
+#include "model_impl.h"
 
 enum { NAME_BUF = 160, LSTM_GATES = 4, GRU_GATES = 3, RNN_GATES = 1 };
 
@@ -186,7 +187,7 @@ sg_rnn_cell *sg_rnn_cell_new(sg_model *m, const char *prefix, const sg_rnn_confi
     c->m = m;
     c->cfg = *cfg;
     c->cfg.num_layers = 1;
-    if (sg__cell_declare(m, prefix, "", cfg, cfg->input_size, &c->p) || sg_model_own(m, c, free, cell_after_init)) {
+    if (sg__cell_declare(m, prefix, "", cfg, cfg->input_size, &c->p) || sg__model_own(m, c, free, cell_after_init)) {
         free(c);
         return NULL;
     }

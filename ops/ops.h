@@ -14,6 +14,10 @@
 
 #include "../autograd/autograd.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SG_REDUCE_MEAN = 0, SG_REDUCE_SUM = 1, SG_REDUCE_NONE = 2 } sg_reduction;
 
 /* ---- elementwise, binary, broadcasting: a (...), b (...) -> broadcast(a,b) ---- */
@@ -152,5 +156,9 @@ sg_tensor *sg_bce_with_logits(sg_tensor *logits, sg_tensor *targets, sg_reductio
 /* Mean squared error: (a-b)^2 reduced (MEAN over all elements, NaN when empty). Gradient to both.
  * Shapes must match exactly (no broadcasting). */
 sg_tensor *sg_mse(sg_tensor *a, sg_tensor *b, sg_reduction red);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

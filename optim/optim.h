@@ -9,6 +9,10 @@
 
 #include "../nn/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { SG_OPT_SGD = 0, SG_OPT_ADAM, SG_OPT_ADAMW, SG_OPT_RMSPROP, SG_OPT_COUNT } sg_opt_kind;
 
 typedef struct {
@@ -87,5 +91,9 @@ typedef struct {
     double min_lr;
 } sg_lr_schedule;
 double sg_lr_at(const sg_lr_schedule *s, double base_lr, int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

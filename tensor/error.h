@@ -6,6 +6,10 @@
 
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     SG_OK = 0,
     SG_ERR_NULL = -1,        /* a required argument was NULL */
@@ -42,5 +46,9 @@ sg_status sg_set_error(sg_status s, const char *fmt, ...) __attribute__((format(
         if (!(cond)) sg__assert_fail(#cond, __FILE__, __LINE__);                                  \
     } while (0)
 void sg__assert_fail(const char *cond, const char *file, int line) __attribute__((noreturn));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 
 #include "error.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SG_MAX_DIMS 8
 
 typedef enum { SG_F32 = 0, SG_F64 = 1, SG_DTYPE_COUNT } sg_dtype;
@@ -118,5 +122,9 @@ void sg_release_cached_memory(void);
 /* Total threads for seqgrad's OpenMP kernels, OpenBLAS and oneDNN together (n >= 1). */
 int sg_set_num_threads(int n);
 int sg_get_num_threads(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
