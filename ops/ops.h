@@ -97,6 +97,11 @@ sg_tensor *sg_permute(sg_tensor *a, const int *perm);      /* view; perm has ndi
 sg_tensor *sg_narrow(sg_tensor *a, int dim, int64_t start, int64_t len); /* view */
 sg_tensor *sg_unsqueeze(sg_tensor *a, int dim);            /* view; dim in [-(ndim+1), ndim] */
 sg_tensor *sg_squeeze(sg_tensor *a, int dim);              /* view; that dim must have size 1 */
+/** Element `index` along `dim`, with that dim removed (torch.select): a (..., S, ...) -> (...).
+ * A tape-owned view of a's storage (no copy); the gradient goes into that slice of a's gradient.
+ * dim and index may be negative (index -1 is the last element). Returns NULL with SG_ERR_ARG
+ * naming the op, the index and the shape when index is outside [-S, S), or a bad-dim error. */
+sg_tensor *sg_select(sg_tensor *a, int dim, int64_t index);
 sg_tensor *sg_contiguous(sg_tensor *a); /* a itself (new handle) when already contiguous */
 /* n tensors of equal shape except along dim -> joined along dim. */
 sg_tensor *sg_concat(int n, sg_tensor *const *ts, int dim);
@@ -131,6 +136,18 @@ sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c);
  * h W_hh^T + b_hh, order r, z, n; h (B, H) -> h' (B, H):
  * r = s(xr + hr), z = s(xz + hz), n = tanh(xn + r hn), h' = (1 - z) n + z h. */
 sg_tensor *sg_gru_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *h);
+
+/* ---- normalisation ---- */
+/** Layer normalisation over the last dim, one fused op: x (..., D) -> (..., D),
+ * y = (x - mean) / sqrt(var + eps) * weight + bias, mean and the biased variance taken over the last
+ * dim of each row (as torch.nn.functional.layer_norm with normalized_shape (D)). weight and bias
+ * are (D) tensors of x's dtype, or NULL for none (each independently). The per-row mean and
+ * 1/sqrt(var + eps) are kept for the fused backward, which gives the gradients of x, weight and
+ * bias in one pass. Statistics are computed in double; rows run in parallel and the weight/bias
+ * gradients are summed in fixed row blocks, so results do not depend on the thread count.
+ * Returns a tape-owned tensor, or NULL: SG_ERR_SHAPE for a 0-d x or a weight/bias that is not (D),
+ * SG_ERR_DTYPE for mixed dtypes, SG_ERR_ARG for eps negative, NaN or infinite. */
+sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, double eps);
 
 /* ---- regularisation ---- */
 /* Inverted dropout: in training, zero each element with probability p and scale the rest by

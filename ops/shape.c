@@ -1,5 +1,5 @@
-/* Shape ops: reshape, transpose/permute, narrow, (un)squeeze, contiguous, concat, stack, split,
- * chunk. Views share the input's storage (zero-copy); reshape of a non-contiguous input, concat and
+/* Shape ops: reshape, transpose/permute, narrow, select, (un)squeeze, contiguous, concat, stack,
+ * split, chunk. Views share the input's storage (zero-copy); reshape of a non-contiguous input, concat and
  * stack copy. Not here: selection by index lists (ops/index.c), in-place shape changes. */
 #include <stdio.h>
 #include <string.h>
@@ -222,6 +222,46 @@ sg_tensor *sg_narrow(sg_tensor *a, int dim, int64_t start, int64_t len) {
         return NULL;
     }
     return narrow_impl(name, a, d, start, len);
+}
+
+/* The gradient of a select: gout, read with the dropped dim put back as size 1, added into that
+ * slice of the input's gradient. */
+static int select_bw(sg_node *n, const sg_tensor *g) {
+    if (!sg__wants_grad(n, 0)) return SG_OK;
+    const sg_tensor *a = n->in[0];
+    int dim = (int)n->iarg[ARG_DIM];
+    int64_t shp[SG_MAX_DIMS], st[SG_MAX_DIMS];
+    for (int i = 0, j = 0; i < a->ndim; i++) {
+        shp[i] = i == dim ? 1 : g->shape[j];
+        st[i] = i == dim ? 1 : g->stride[j++];
+    }
+    return sg__grad_accum_slice(n->in[0], sg__view(g, a->ndim, shp, st, g->offset), dim, n->iarg[ARG_START]);
+}
+
+/* a (..., S, ...) -> (...) without dim: element index along dim (negative counts from the end); view */
+sg_tensor *sg_select(sg_tensor *a, int dim, int64_t index) {
+    const char *name = "sg_select";
+    if (!sg__check_arg(a, name, "a")) return NULL;
+    int d = sg__norm_dim(name, dim, a->ndim);
+    if (d < 0) return NULL;
+    int64_t S = a->shape[d], i = index < 0 ? index + S : index;
+    if (i < 0 || i >= S) {
+        char sa[SG_SHAPE_BUF];
+        sg_set_error(SG_ERR_ARG, "%s: index %lld out of range [-%lld, %lld) for dim %d of %s", name,
+                     (long long)index, (long long)S, (long long)S, dim,
+                     sg__shape_str(a->ndim, a->shape, sa, sizeof sa));
+        return NULL;
+    }
+    geom g = slice_geom(a, d, i, 1, true);
+    sg_tensor *out = sg__out_view(a, g.ndim, g.shape, g.stride, g.offset);
+    if (!out) return NULL;
+    int err;
+    sg_node *n = sg__record(out, name, select_bw, 1, &a, &err);
+    if (n) {
+        n->iarg[ARG_DIM] = d;
+        n->iarg[ARG_START] = i;
+    }
+    return err ? NULL : out;
 }
 
 /* a (...) -> (..., 1, ...) with the new dim at position dim of the result; view */

@@ -113,6 +113,22 @@ static sg_tensor *f_chunk(sg_tensor *const *x, int n, void *c) {
     return sg_add(sg_mul(p[0], p[1]), sg_mul(p[2], x[1]));
 }
 
+/* select(dim iarg[0], index iarg[1]); iarg[2]: transpose(0,1) first */
+static sg_tensor *f_select(sg_tensor *const *x, int n, void *c) {
+    (void)n;
+    const tu_case *k = c;
+    return sg_select(k->iarg[2] ? sg_transpose(x[0], 0, 1) : x[0], k->iarg[0], k->iarg[1]);
+}
+/* every step t of x0 (T,B,D) taken with select and multiplied by x1: per-step slices accumulate */
+static sg_tensor *f_select_steps(sg_tensor *const *x, int n, void *c) {
+    (void)n;
+    (void)c;
+    sg_tensor *ys[4];
+    int64_t T = sg_size(x[0], 0);
+    for (int64_t t = 0; t < T; t++) ys[t] = sg_mul(sg_select(x[0], 0, t), sg_select(x[1], 0, T - 1 - t));
+    return sg_stack((int)T, ys, 0);
+}
+
 #define SH(...) {__VA_ARGS__}
 static const tu_case CASES[] = {
     {"reshape 3d->2d", f_reshape, 1, {3}, {SH(2, 3, 4)}, .iarg = {2, 4, -1}},
@@ -155,6 +171,12 @@ static const tu_case CASES[] = {
     {"chunk dim0", f_chunk, 2, {2, 2}, {SH(6, 2), SH(2, 2)}, .iarg = {0, 0}},
     {"chunk dim1 3d", f_chunk, 2, {3, 1}, {SH(2, 2, 3), SH(1)}, .iarg = {-1, 0}},
     {"chunk of transpose", f_chunk, 2, {2, 2}, {SH(3, 4), SH(1, 3)}, .iarg = {1, 1}},
+    {"select dim0", f_select, 1, {3}, {SH(3, 2, 4)}, .iarg = {0, 1, 0}},
+    {"select mid", f_select, 1, {3}, {SH(3, 2, 4)}, .iarg = {1, 0, 0}},
+    {"select last neg", f_select, 1, {3}, {SH(3, 2, 4)}, .iarg = {-1, -1, 0}},
+    {"select -> 0-d", f_select, 1, {1}, {SH(5)}, .iarg = {0, 3, 0}},
+    {"select of transpose", f_select, 1, {2}, {SH(3, 4)}, .iarg = {1, -3, 1}},
+    {"select every step", f_select_steps, 2, {3, 3}, {SH(4, 2, 3), SH(4, 2, 3)}},
 };
 enum { NCASES = sizeof CASES / sizeof CASES[0] };
 
@@ -251,6 +273,11 @@ START_TEST(zero_copy) {
     ck_assert_ptr_eq(sg_data_const(c), base);
     ck_assert_ptr_ne(c, A);
     ck_assert_ptr_eq(sg_data_const(pieces[1]), base + 2 * es);
+    sg_tensor *row1 = sg_select(A, 0, 1), *col2 = sg_select(A, 1, -2); /* row (4), column (3) */
+    ck_assert_ptr_eq(sg_data_const(row1), base + 4 * es);
+    ck_assert_int_eq(sg_ndim(row1), 1);
+    ck_assert_int_eq(sg_size(col2, 0), 3);
+    tu_assert_values(col2, (double[]){2, 6, 10}, 3, 0, 0);
     /* element (1,2) of A is flat 6 */
     ck_assert_int_eq(sg_set_flat(A, 6, 100), SG_OK);
     ck_assert_double_eq(sg_get_flat(r, 6), 100);
@@ -387,6 +414,15 @@ START_TEST(errors) {
     tu_assert_error(SG_ERR_ARG, "n >= 1");
     ck_assert_int_eq(sg_chunk(NULL, 1, 0, out), SG_ERR_NULL);
     tu_assert_error(SG_ERR_NULL, "sg_chunk");
+    /* select: index outside [-S, S), bad dim, 0-d input */
+    ck_assert_ptr_null(sg_select(a, 0, 2));
+    tu_assert_error(SG_ERR_ARG, "sg_select: index 2 out of range [-2, 2)");
+    ck_assert_ptr_null(sg_select(a, 1, -4));
+    tu_assert_error(SG_ERR_ARG, "index -4");
+    ck_assert_ptr_null(sg_select(a, 2, 0));
+    tu_assert_error(SG_ERR_ARG, "sg_select");
+    ck_assert_ptr_null(sg_select(NULL, 0, 0));
+    tu_assert_error(SG_ERR_NULL, "'a'");
     /* propagation: the first error is kept through a chain of shape ops */
     ck_assert_ptr_null(sg_transpose(sg_reshape(sg_narrow(a, 0, 0, 9), 1, (int64_t[]){-1}), 0, 0));
     tu_assert_error(SG_ERR_ARG, "sg_narrow");

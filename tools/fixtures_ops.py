@@ -1,0 +1,118 @@
+"""PyTorch reference fixtures for the primitive ops of ops/ (layer_norm, select, gather, ...).
+
+Run through tools/gen_fixtures.py (or alone: /usr/bin/python3 tools/fixtures_ops.py). Writes
+tests/fixtures/ops_<family>.safetensors, read by tests/test_ops_torch.c.
+
+Format of one file: metadata "cases" lists the case names (comma-separated); case <c> has
+  "<c>.in<k>"    float64 input k (values rounded to float32, so a float32 run sees the same inputs),
+  "<c>.idx"      an index array (float64 holding integers) when the op takes one,
+  "<c>.args"     float64 vector of the op's scalar arguments (dim, flags, eps, ...),
+  "<c>.R"        the cotangent, "<c>.out" torch's output (float64),
+  "<c>.grad<k>"  d sum(out * R) / d in<k>, for every differentiable input,
+  "<c>.out<j>"   further outputs (indices of topk, ...) where an op has them.
+Each case draws from its own generator seeded from its name, so adding a case changes no other.
+"""
+import os
+import sys
+import zlib
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st  # noqa: E402
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
+F = torch.nn.functional
+
+
+def gen_of(name):
+    return torch.Generator().manual_seed(zlib.crc32(name.encode()))
+
+
+def f32(t):
+    """float32-representable values in float64 storage"""
+    return t.float().double()
+
+
+class Family:
+    def __init__(self, fname):
+        self.fname, self.t, self.names = fname, {}, []
+
+    def case(self, name, fn, inputs, args=(), idx=None, grads=None, extra=None):
+        """fn(*inputs) -> output tensor; grads: which inputs are differentiable (default all)."""
+        gen = gen_of(self.fname + "/" + name)
+        ins = [f32(x).requires_grad_(grads is None or k in grads) for k, x in enumerate(inputs)]
+        out = fn(*ins)
+        R = f32(torch.randn(out.shape, generator=gen, dtype=torch.float64))
+        if any(x.requires_grad for x in ins):
+            (out * R).sum().backward()
+        for k, x in enumerate(ins):
+            self.t["%s.in%d" % (name, k)] = x.detach().numpy()
+            if x.requires_grad:
+                self.t["%s.grad%d" % (name, k)] = x.grad.numpy()
+        if idx is not None:
+            self.t[name + ".idx"] = np.asarray(idx, dtype=np.float64)
+        self.t[name + ".args"] = np.asarray(list(args) if args else [0.0], dtype=np.float64)
+        self.t[name + ".R"] = R.numpy()
+        self.t[name + ".out"] = out.detach().numpy()
+        for j, e in enumerate(extra or []):
+            self.t["%s.out%d" % (name, j + 1)] = np.asarray(e, dtype=np.float64)
+        self.names.append(name)
+
+    def rand(self, name, *shape, lo=-1.0, hi=1.0):
+        g = gen_of(self.fname + "/" + name + "/in" + str(len(shape)) + str(shape))
+        return torch.rand(shape, generator=g, dtype=torch.float64) * (hi - lo) + lo
+
+    def save(self):
+        st.save(os.path.join(OUT, "ops_%s.safetensors" % self.fname), self.t,
+                {"cases": ",".join(self.names), "torch": torch.__version__})
+        return 1
+
+
+def layer_norm():
+    fam = Family("layer_norm")
+    # args: eps, has_weight, has_bias
+    for name, shape, eps, hw, hb in [
+        ("affine_2d", (5, 7), 1e-5, 1, 1),
+        ("plain_3d", (2, 3, 6), 1e-5, 0, 0),
+        ("weight_only", (4, 5), 1e-3, 1, 0),
+        ("bias_only", (3, 1, 4), 0.1, 0, 1),
+        ("wide_rows", (40, 9), 1e-5, 1, 1),  # more than one row block of the weight gradient
+        ("d1", (3, 1), 1e-5, 1, 1),
+    ]:
+        D = shape[-1]
+        x = fam.rand(name, *shape, lo=-2, hi=2)
+        ins = [x]
+        if hw:
+            ins.append(fam.rand(name + "w", D, lo=0.5, hi=1.5))
+        if hb:
+            ins.append(fam.rand(name + "b", D))
+
+        def fn(x, *p, hw=hw, hb=hb, D=D, eps=eps):
+            w = p[0] if hw else None
+            b = p[-1] if hb else None
+            return F.layer_norm(x, (D,), w, b, eps)
+        fam.case(name, fn, ins, args=(eps, hw, hb))
+    return fam.save()
+
+
+def select():
+    fam = Family("select")
+    # args: dim, index
+    for name, shape, dim, index in [("dim0", (3, 4), 0, 2), ("mid_neg", (2, 3, 4), 1, -1), ("last", (2, 5), -1, 0)]:
+        fam.case(name, lambda x, dim=dim, index=index: torch.select(x, dim, index), [fam.rand(name, *shape)],
+                 args=(dim, index))
+    return fam.save()
+
+
+def write_ops_fixtures():
+    """Writes every ops_*.safetensors; returns the number of files."""
+    os.makedirs(OUT, exist_ok=True)
+    return sum(f() for f in FAMILIES)
+
+
+FAMILIES = [layer_norm, select]
+
+if __name__ == "__main__":
+    print("wrote %d op fixtures" % write_ops_fixtures())
