@@ -1,4 +1,5 @@
-/* seqgrad: recurrent neural networks in C11 with exact reverse-mode gradients.
+/** @file
+ * seqgrad: recurrent neural networks in C11 with exact reverse-mode gradients.
  * One include for the whole public API. */
 #ifndef SEQGRAD_H
 #define SEQGRAD_H
