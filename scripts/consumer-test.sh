@@ -25,12 +25,14 @@ case "${1:-}" in
     cmake --install "$2" --prefix "$prefix" >/dev/null
     ;;
   --deb)
+    if command -v doxygen >/dev/null; then cmake --build "$2" --target docs >/dev/null; fi
     (cd "$2" && cpack -G DEB >/dev/null)
     deb=$(ls -t "$2"/libseqgrad-dev_*.deb | head -1)
     echo "consumer-test: $(basename "$deb"): $(dpkg-deb -c "$deb" | wc -l) entries"
     deb_pkg=libseqgrad-dev
     $SUDO dpkg -i "$deb" >/dev/null
-    prefix=/usr
+    # the package installs under the build's CMAKE_INSTALL_PREFIX (CI configures /usr)
+    prefix=$(sed -n 's/^CMAKE_INSTALL_PREFIX:PATH=//p' "$2/CMakeCache.txt")
     ;;
   "" | -*) echo "usage: $0 --install BUILD_DIR | --deb BUILD_DIR | PREFIX" >&2; exit 2 ;;
   *) prefix=$1 ;;
