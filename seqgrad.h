@@ -17,6 +17,7 @@ extern "C" {
 #include "ops/ops.h"
 #include "nn/model.h"
 #include "nn/layers.h"
+#include "nn/cell.h"
 #include "nn/rnn.h"
 #include "nn/summary.h"
 #include "ops/rnn_fused.h"

@@ -25,7 +25,11 @@ struct sg_node {
     uint64_t saved_version[SG_NODE_SAVED]; /* their storage versions when saved */
     int64_t iarg[SG_NODE_IARGS];
     double farg[SG_NODE_FARGS];
-    void *ctx; /* op-specific, freed with free() unless ctx_free is set */
+    uint64_t reads; /* what backward reads: bit k = input k's values (bit 63: inputs 63 and later);
+                     * sg__record sets every bit, an op clears the inputs it never reads. Code that
+                     * frees data asks this (sg__tape_reads), never a rule of its own. */
+    void *ctx; /* op-specific, freed with free() unless ctx_free is set; an op that keeps an
+                * input's data in ctx keeps that input's bit set */
     void (*ctx_free)(void *);
 };
 
@@ -43,6 +47,15 @@ bool sg__needs_grad(int n, sg_tensor *const *in);
  * needed. *err is set to an error status on allocation failure (then out is unusable). */
 sg_node *sg__record(sg_tensor *out, const char *name, sg_backward_fn bw, int n_in,
                     sg_tensor *const *in, int *err);
+/* The reads bit of input k (see sg_node.reads). */
+enum { SG_READS_LAST_BIT = 63 };
+#define SG_READS_ALL UINT64_MAX
+#define SG_READS_NONE ((uint64_t)0)
+static inline uint64_t sg__reads_bit(int k) { return (uint64_t)1 << (k < SG_READS_LAST_BIT ? k : SG_READS_LAST_BIT); }
+/* Whether the backward of a node on the tape at or after mark reads t's storage: as an input
+ * whose reads bit is set, or as a saved tensor. Used to free dead intermediates early. */
+bool sg__tape_reads(size_t mark, const sg_tensor *t);
+
 /* Keep t alive for backward in slot i. */
 void sg__save(sg_node *n, int i, sg_tensor *t);
 

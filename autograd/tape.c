@@ -131,6 +131,7 @@ sg_node *sg__record(sg_tensor *out, const char *name, sg_backward_fn bw, int n_i
         *err = sg_set_error(SG_ERR_MEM, "%s: out of memory recording the graph", name);
         return NULL;
     }
+    n->reads = SG_READS_ALL;
     n->name = name;
     n->backward = bw;
     n->out = out;
@@ -431,4 +432,17 @@ int sg__tape_parallel(sg_part_fn fn, void *arg) {
 sg_tensor *sg_detach(sg_tensor *t) {
     if (!sg__check_arg(t, "sg_detach", "t")) return NULL;
     return sg__out_view(t, t->ndim, t->shape, t->stride, t->offset);
+}
+
+bool sg__tape_reads(size_t mark, const sg_tensor *t) {
+    const sg_storage *st = t->storage;
+    for (size_t i = mark; i < g_tape.len; i++) {
+        const sg_node *n = g_tape.items[i]->node;
+        if (!n) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if ((n->reads & sg__reads_bit(k)) && n->in[k]->storage == st) return true;
+        for (int k = 0; k < SG_NODE_SAVED; k++)
+            if (n->saved[k] && n->saved[k]->storage == st) return true;
+    }
+    return false;
 }

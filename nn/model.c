@@ -8,7 +8,7 @@
 #include "model.h"
 #include "model_impl.h"
 
-enum { SG_PARAM_NAME_MAX = 128, SG_INIT_STREAM_SHIFT = 40 };
+enum { SG_PARAM_NAME_MAX = 128, SG_INIT_STREAM_SHIFT = 40, SG_PARAM_ALIGN = 64 /* bytes */ };
 
 typedef struct {
     char name[SG_PARAM_NAME_MAX];
@@ -95,11 +95,14 @@ int sg_model_declare(sg_model *m, const char *name, int ndim, const int64_t *sha
         return sg_set_error(SG_ERR_STATE, "sg_model_declare: '%s' declared after sg_model_finalize", name);
     if (ndim < 1 || ndim > SG_MAX_DIMS)
         return sg_set_error(SG_ERR_ARG, "sg_model_declare: '%s' has ndim %d", name, ndim);
-    int64_t numel = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return sg_set_error(SG_ERR_SHAPE, "sg_model_declare: '%s' has a negative size", name);
-        numel *= shape[i];
-    }
+    int64_t numel;
+    if (!sg__shape_check("sg_model_declare", ndim, shape, &numel)) return sg_last_status();
+    /* keep each parameter 64-byte aligned inside the block */
+    const int64_t align = SG_PARAM_ALIGN / (int64_t)sg_dtype_size(m->dtype);
+    int64_t padded = (numel + align - 1) / align * align; /* numel <= SG__MAX_NUMEL: no overflow */
+    if (padded > SG__MAX_NUMEL - m->numel)
+        return sg_set_error(SG_ERR_SHAPE, "sg_model_declare: '%s' makes the model larger than %lld elements", name,
+                            (long long)SG__MAX_NUMEL);
     for (int i = 0; i < m->np; i++)
         if (!strcmp(m->p[i].name, name))
             return sg_set_error(SG_ERR_ARG, "sg_model_declare: parameter '%s' declared twice", name);
@@ -119,9 +122,7 @@ int sg_model_declare(sg_model *m, const char *name, int ndim, const int64_t *sha
     p->offset = m->numel;
     p->init = init;
     p->a = a;
-    /* keep each parameter 64-byte aligned inside the block */
-    int64_t align = 64 / (int64_t)sg_dtype_size(m->dtype);
-    m->numel += (numel + align - 1) / align * align;
+    m->numel += padded;
     return m->np++;
 }
 
@@ -193,6 +194,8 @@ int64_t sg_model_numel(const sg_model *m) {
     return n;
 }
 
+int64_t sg_model_flat_numel(const sg_model *m) { return m ? m->numel : 0; }
+
 static bool final_ok(const sg_model *m, const char *fn) {
     if (!check_model(m, fn)) return false;
     if (!m->final) {
@@ -240,4 +243,11 @@ bool sg_model_is_training(const sg_model *m) { return m && m->training; }
 sg_rng *sg_model_rng(sg_model *m) { return m ? &m->rng : NULL; }
 void sg_model_seed_dropout(sg_model *m, uint64_t seed) {
     if (m) m->rng = sg_rng_new(seed);
+}
+
+/* Internal (nn/rnn_impl.h): undo the declarations after the first n, before finalize. */
+void sg__model_forget(sg_model *m, int n) {
+    if (!m || m->final || n < 0 || n >= m->np) return;
+    m->numel = m->p[n].offset;
+    m->np = n;
 }

@@ -48,15 +48,23 @@ bool sg_model_is_final(const sg_model *m);
 
 /** Number of parameter tensors declared, or a negative status. */
 int sg_model_num_params(const sg_model *m);
-/** Total number of scalar parameters. */
+/** Total number of scalar parameters (the sum of the parameters' element counts; 0 for NULL). */
 int64_t sg_model_numel(const sg_model *m);
-/** i-th parameter (declaration order); borrowed, owned by the model. NULL with SG_ERR_ARG. */
+/** Element count of the flat parameter block and of the flat gradient block (0 for NULL): at
+ *  least sg_model_numel(m), because each parameter starts 64-byte aligned and is padded up to
+ *  the next 64 bytes; the padding elements are zeros with zero gradients. Size a
+ *  buffer for sg_to_buffer(sg_model_flat_params(m), ...) by this, or by sg_numel of the view.
+ *  Known once the parameters are declared; does not change at finalize. */
+int64_t sg_model_flat_numel(const sg_model *m);
+/** i-th parameter (declaration order) and its name; borrowed, owned by the model. */
 sg_tensor *sg_model_param(const sg_model *m, int i);
 /** Name of the i-th parameter (borrowed, owned by the model), or NULL when i is out of range. */
 const char *sg_model_param_name(const sg_model *m, int i);
 /** Parameter by name, or NULL (with SG_ERR_ARG naming it). */
 sg_tensor *sg_model_find(const sg_model *m, const char *name);
-/** Views of the whole flat parameter / gradient blocks, 1-D of numel elements (borrowed). */
+/** Views of the whole flat parameter / gradient blocks, 1-D of sg_model_flat_numel(m) elements,
+ * padding included (NOT sg_model_numel(m) elements). Borrowed; NULL with SG_ERR_STATE before
+ * sg_model_finalize. */
 sg_tensor *sg_model_flat_params(const sg_model *m);
 /** The whole flat gradient block (see sg_model_flat_params()). */
 sg_tensor *sg_model_flat_grads(const sg_model *m);

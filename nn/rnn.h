@@ -37,6 +37,7 @@
 #define SG_RNN_H
 
 #include "../ops/ops.h"
+#include "cell.h"
 #include "model.h"
 
 #ifdef __cplusplus
@@ -56,9 +57,11 @@ typedef enum { SG_CELL_RNN_TANH = 0, SG_CELL_RNN_RELU, SG_CELL_LSTM, SG_CELL_GRU
  * fallback. Built without oneDNN, AUTO means composed. Cells always run composed. */
 typedef enum { SG_BACKEND_DEFAULT = 0, SG_BACKEND_AUTO, SG_BACKEND_COMPOSED, SG_BACKEND_ONEDNN } sg_backend;
 
-/** A zero-initialised config means PyTorch's defaults (bias on, 1 layer, unidirectional). */
-typedef struct {
-    sg_cell_kind cell;   /**< the cell */
+/** A layer's configuration. A zero-initialised config means PyTorch's defaults (bias on, 1 layer,
+ * unidirectional). def: a cell definition (nn/cell.h) to run instead of the built-in kind `cell`
+ * (which is then ignored); cell_data is passed to its hooks (sg_cell_ctx.data), borrowed. */
+typedef struct sg_rnn_config {
+    sg_cell_kind cell;   /**< the built-in cell (ignored with def) */
     int64_t input_size;  /**< D >= 1 */
     int64_t hidden_size; /**< H >= 1 */
     int num_layers;      /**< L; 0 means 1 */
@@ -72,7 +75,13 @@ typedef struct {
     bool set_forget_bias;  /**< LSTM only: bias_ih f-block = forget_bias, bias_hh f-block = 0 */
     double forget_bias;  /**< with set_forget_bias */
     sg_backend backend;  /**< SG_BACKEND_DEFAULT: the process-wide default (sg_rnn_set_default_backend) */
+    const sg_cell_def *def; /**< NULL: the built-in kind `cell`; else borrowed, must outlive the layer */
+    const void *cell_data;  /**< borrowed, handed to def's hooks */
 } sg_rnn_config;
+
+/** The definition a configuration runs: cfg->def, or the built-in definition of cfg->cell (and
+ *  gru_reset_before). NULL (with SG_ERR_NULL / SG_ERR_ARG) for a NULL config or an unknown kind. */
+const sg_cell_def *sg_rnn_config_def(const sg_rnn_config *cfg);
 
 /* ---- cells: one step, for custom loops ---- */
 /** One cell for custom loops (PyTorch nn.LSTMCell etc.), opaque; owned and freed by its model. */
@@ -83,6 +92,14 @@ sg_rnn_cell *sg_rnn_cell_new(sg_model *m, const char *prefix, const sg_rnn_confi
  * (B, P) and, for LSTM, c_out (B, H) (c_out may be NULL otherwise). Returns 0 or a status. */
 int sg_rnn_cell_forward(sg_rnn_cell *cell, sg_tensor *x, sg_tensor *h, sg_tensor *c, sg_tensor **h_out,
                         sg_tensor **c_out);
+/** One step of any definition: x (B, D); s[k] (B, size_k) for each of the cell's states, or NULL
+ *  (s itself may be NULL) for zeros; t the time index handed to the step. Writes tape-owned
+ *  s_out[k] for every state and, if out is not NULL, the step's output (B, P). Returns 0 or a
+ *  status (a step returning a wrong shape: SG_ERR_SHAPE naming the cell). */
+int sg_rnn_cell_step(sg_rnn_cell *cell, sg_tensor *x, sg_tensor *const *s, int64_t t, sg_tensor **s_out,
+                     sg_tensor **out);
+/** Parameter of a cell by short name (a row of its definition's table), or NULL. Borrowed. */
+sg_tensor *sg_rnn_cell_param(const sg_rnn_cell *cell, const char *name);
 
 /* ---- layers: whole sequences, stacked and bidirectional ---- */
 /** A recurrent layer stack over whole sequences (PyTorch nn.RNN/LSTM/GRU), opaque; owned and freed
@@ -91,8 +108,9 @@ typedef struct sg_rnn sg_rnn;
 /** What sg_rnn_forward() returns: tape-owned tensors, as PyTorch's (output, (h_n, c_n)). */
 typedef struct {
     sg_tensor *output; /**< (T, B, dirs * P) last layer's outputs ((B, T, ...) with batch_first) */
-    sg_tensor *h_n;    /**< (layers * dirs, B, P) final hidden states */
-    sg_tensor *c_n;    /**< (layers * dirs, B, H) final cell states; NULL except LSTM */
+    sg_tensor *h_n;    /**< (L * dirs, B, P) final hidden states (state 0) */
+    sg_tensor *c_n;    /**< state 1 (LSTM's c, (L * dirs, B, H)); NULL for one-state cells */
+    sg_tensor *states[SG_CELL_MAX_STATES]; /**< every final state k (L*dirs, B, size_k); [0] = h_n, [1] = c_n */
 } sg_rnn_out;
 
 /** New layer stack on model m (before sg_model_finalize()), declaring PyTorch's parameters under
@@ -102,6 +120,20 @@ sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg);
  * and leaves out zeroed. */
 int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h0, sg_tensor *c0,
                    sg_rnn_out *out);
+/** Whether the fused oneDNN backend computes the same thing as the composed layer for this
+ *  configuration: model dtype dt, ragged = the batch has sequences shorter than T, training = the
+ *  model is in training mode (inter-layer dropout active). Only the built-in kinds have a fused
+ *  form. Returns 1 if it can, else 0 with a one-line reason written to why (n bytes, may be NULL).
+ *  Never records an error. */
+int sg_fused_can_serve(const sg_rnn_config *cfg, sg_dtype dt, bool ragged, bool training, char *why, size_t n);
+/** Like sg_rnn_forward for a cell of any number of states: s0[k] (L*dirs, B, size_k) or NULL for
+ *  zeros (s0 itself may be NULL). Fills out->states (and h_n, c_n). */
+int sg_rnn_forward_states(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *const *s0, sg_rnn_out *out);
+/** The backend that ran the layer's last successful forward (SG_BACKEND_COMPOSED or
+ *  SG_BACKEND_ONEDNN; SG_BACKEND_DEFAULT before the first one) and, if why is not NULL, a
+ *  borrowed one-line reason valid until the next forward ("variable-length batch ...",
+ *  "forced by backend composed", "user-defined cell 'mgu' has no fused implementation"). */
+sg_backend sg_rnn_last_backend(const sg_rnn *r, const char **why);
 /** The layer's configuration (borrowed), or NULL for NULL r. */
 const sg_rnn_config *sg_rnn_get_config(const sg_rnn *r);
 /** Parameter of layer l, direction d (0 forward, 1 reverse), by short name ("weight_ih", ...), or NULL. */

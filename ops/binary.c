@@ -22,7 +22,8 @@ static sg_tensor *binary(const char *name, sg_kcode code, sg_backward_fn bw, sg_
     sg__kmap(out, code, a, b, NULL);
     int err;
     sg_tensor *in[2] = {a, b};
-    sg__record(out, name, bw, 2, in, &err);
+    sg_node *n = sg__record(out, name, bw, 2, in, &err);
+    if (n && (code == SG_K_ADD || code == SG_K_SUB)) n->reads = SG_READS_NONE; /* the gradient is gout */
     return err ? NULL : out;
 }
 

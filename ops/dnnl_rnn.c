@@ -1,6 +1,12 @@
 /* oneDNN plumbing for the fused RNN op: one engine and stream, a small process-wide LRU cache of
  * primitive sets (forward, backward, weight reorders) keyed by cell and shape, and execution.
- * Not here: the PyTorch weight mapping (dnnl_rnn_weights.c) or autograd (rnn_fused.c). */
+ * Not here: the PyTorch weight mapping (dnnl_rnn_weights.c) or autograd (rnn_fused.c).
+ *
+ * Threads: every primitive is created with a user-managed scratchpad, and each execution passes
+ * one (g_scratch, grown as needed, used under g_exec). oneDNN's default library-managed scratchpad
+ * (DNNL_ENABLE_CONCURRENT_EXEC=OFF, Debian's build) is thread-local to the creating thread: a
+ * cached primitive executed on another thread crashes, and one created and destroyed on different
+ * threads leaks the creator's buffer. With our own scratchpad a primitive runs on any thread. */
 #if SEQGRAD_HAVE_DNNL
 #include <pthread.h>
 #include <stdlib.h>
@@ -14,6 +20,9 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;   /* cache, counters, e
 static pthread_mutex_t g_exec = PTHREAD_MUTEX_INITIALIZER; /* the shared stream */
 static dnnl_engine_t g_eng;
 static dnnl_stream_t g_stream;
+static void *g_scratch; /* the scratchpad of every execution (under g_exec) */
+static size_t g_scratch_bytes;
+static dnnl_primitive_attr_t g_attr; /* user-managed scratchpad (under g_mu) */
 static sg__rnn_prim *g_cache;
 static int g_cached, g_live;
 static bool g_atexit;
@@ -65,8 +74,27 @@ sg_fused_stats sg_fused_get_stats(void) {
     return s;
 }
 
+/* The scratchpad memory prim needs (*out NULL when none), in g_scratch grown as needed. Called
+ * with g_exec held. */
+static dnnl_status_t scratch_arg_locked(dnnl_primitive_t prim, dnnl_memory_t *out) {
+    const_dnnl_primitive_desc_t pd;
+    dnnl_status_t s = dnnl_primitive_get_primitive_desc(prim, &pd);
+    if (s != dnnl_success) return s;
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t bytes = md ? dnnl_memory_desc_get_size(md) : 0;
+    if (bytes == 0) return dnnl_success;
+    if (bytes > g_scratch_bytes) {
+        void *p = sg__dnnl_alloc(bytes, false);
+        if (!p) return dnnl_out_of_memory;
+        free(g_scratch);
+        g_scratch = p;
+        g_scratch_bytes = bytes;
+    }
+    return dnnl_memory_create(out, md, g_eng, g_scratch);
+}
+
 int sg__dnnl_run(dnnl_primitive_t prim, int n, const sg__dnnl_arg *a, const char *what) {
-    dnnl_exec_arg_t args[MAX_ARGS];
+    dnnl_exec_arg_t args[MAX_ARGS + 1]; /* + the scratchpad */
     SG_ASSERT(n <= MAX_ARGS);
     dnnl_status_t s = dnnl_success;
     int made = 0;
@@ -75,10 +103,14 @@ int sg__dnnl_run(dnnl_primitive_t prim, int n, const sg__dnnl_arg *a, const char
         s = dnnl_memory_create(&args[made].memory, a[made].md, g_eng, a[made].ptr);
         if (s != dnnl_success) break;
     }
+    dnnl_memory_t scratch = NULL;
     if (s == dnnl_success) {
         pthread_mutex_lock(&g_exec);
-        s = dnnl_primitive_execute(prim, g_stream, n, args);
+        s = scratch_arg_locked(prim, &scratch);
+        if (scratch) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, scratch};
+        if (s == dnnl_success) s = dnnl_primitive_execute(prim, g_stream, n, args);
         if (s == dnnl_success) s = dnnl_stream_wait(g_stream);
+        if (scratch) dnnl_memory_destroy(scratch);
         pthread_mutex_unlock(&g_exec);
     }
     for (int i = 0; i < made; i++) dnnl_memory_destroy(args[i].memory);
@@ -190,7 +222,7 @@ static dnnl_status_t op_desc(const sg__rnn_prim *p, const dnnl_memory_desc_t *wa
 
 static dnnl_status_t make_reorder(const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to, dnnl_primitive_t *r) {
     dnnl_primitive_desc_t rpd;
-    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&rpd, from, g_eng, to, g_eng, NULL);
+    dnnl_status_t s = dnnl_reorder_primitive_desc_create(&rpd, from, g_eng, to, g_eng, g_attr);
     if (s != dnnl_success) return s;
     s = dnnl_primitive_create(r, rpd);
     dnnl_primitive_desc_destroy(rpd);
@@ -205,11 +237,11 @@ static int prim_build(sg__rnn_prim *p) {
     dnnl_primitive_desc_t fpd = NULL, bpd = NULL;
     const char *what = "forward descriptor";
     dnnl_status_t s = op_desc(p, any, false, &fd);
-    if (s == dnnl_success) what = "forward primitive descriptor", s = dnnl_primitive_desc_create(&fpd, &fd, NULL, g_eng, NULL);
+    if (s == dnnl_success) what = "forward primitive descriptor", s = dnnl_primitive_desc_create(&fpd, &fd, g_attr, g_eng, NULL);
     if (s == dnnl_success && p->key.training) {
         what = "backward descriptor";
         s = op_desc(p, any, true, &bd);
-        if (s == dnnl_success) what = "backward primitive descriptor", s = dnnl_primitive_desc_create(&bpd, &bd, NULL, g_eng, fpd);
+        if (s == dnnl_success) what = "backward primitive descriptor", s = dnnl_primitive_desc_create(&bpd, &bd, g_attr, g_eng, fpd);
     }
     if (s == dnnl_success) what = "primitive creation", s = dnnl_primitive_create(&p->fwd, fpd);
     if (s == dnnl_success && bpd) s = dnnl_primitive_create(&p->bwd, bpd);
@@ -248,7 +280,13 @@ static void unref_locked(sg__rnn_prim *p) {
 
 static int ensure_engine_locked(void) {
     if (g_eng) return SG_OK;
-    dnnl_status_t s = dnnl_engine_create(&g_eng, dnnl_cpu, 0);
+    dnnl_status_t s = dnnl_success;
+    if (!g_attr) { /* lives with the engine */
+        s = dnnl_primitive_attr_create(&g_attr);
+        if (s == dnnl_success) s = dnnl_primitive_attr_set_scratchpad_mode(g_attr, dnnl_scratchpad_mode_user);
+        if (s != dnnl_success && g_attr) dnnl_primitive_attr_destroy(g_attr), g_attr = NULL;
+    }
+    if (s == dnnl_success) s = dnnl_engine_create(&g_eng, dnnl_cpu, 0);
     if (s == dnnl_success) s = dnnl_stream_create(&g_stream, g_eng, dnnl_stream_default_flags);
     if (s != dnnl_success) {
         if (g_eng) dnnl_engine_destroy(g_eng);
@@ -328,6 +366,13 @@ void sg_fused_cache_clear(void) {
         dnnl_engine_destroy(g_eng);
         g_stream = NULL;
         g_eng = NULL;
+        pthread_mutex_lock(&g_exec);
+        free(g_scratch);
+        g_scratch = NULL;
+        g_scratch_bytes = 0;
+        pthread_mutex_unlock(&g_exec);
+        if (g_attr) dnnl_primitive_attr_destroy(g_attr);
+        g_attr = NULL;
     }
     pthread_mutex_unlock(&g_mu);
 }

@@ -8,7 +8,7 @@
 #include <dnnl.h>
 
 #include "../tensor/tensor_impl.h"
-#include "rnn_fused.h"
+#include "rnn_fused_impl.h"
 
 /* oneDNN cell variant. */
 typedef enum { SG__ALG_RNN_TANH = 0, SG__ALG_RNN_RELU, SG__ALG_LSTM, SG__ALG_GRU_LBR, SG__ALG_GRU_RESET_BEFORE } sg__alg;
@@ -77,12 +77,12 @@ void sg__dnnl_count(int which);
  * repacked from p[dirs] when a parameter's storage version changed, reordered when the cached
  * copy has another layout. out[w] NULL for absent arguments. Pointers stay valid until the next
  * call on the same cache. */
-int sg__wcache_get(sg_fused_wcache *c, const sg__rnn_prim *prim, int slot, const sg_rnn_config *cfg,
+int sg__wcache_get(sg_fused_wcache *c, const sg__rnn_prim *prim, int slot, const sg_fused_desc *d,
                    const sg_fused_dir_params *p, void *out[SG__W_COUNT]);
 sg_fused_wcache *sg__wcache_ref(sg_fused_wcache *c);
 /* diff[w] (in prim's diff layouts, after backward): reorder to the user layouts and accumulate
  * into the PyTorch-layout gradients of p[dirs] (only parameters that require grad). */
-int sg__weights_grad_accum(const sg__rnn_prim *prim, const sg_rnn_config *cfg, const sg_fused_dir_params *p,
+int sg__weights_grad_accum(const sg__rnn_prim *prim, const sg_fused_desc *d, const sg_fused_dir_params *p,
                            void *const diff[SG__W_COUNT]);
 
 #endif

@@ -12,7 +12,7 @@
 #include "../autograd/node.h"
 #include "dnnl_rnn_impl.h"
 
-enum { MAX_DIRS = 2, PARAMS_PER_DIR = 8, MAX_SIG = MAX_DIRS * PARAMS_PER_DIR, PEEP_G = 3, LBR_N_IN = 2, LBR_N_HID = 3 };
+enum { MAX_DIRS = 2, PARAMS_PER_DIR = SG_FUSED_NPARAMS, MAX_SIG = MAX_DIRS * PARAMS_PER_DIR, PEEP_G = 3, LBR_N_IN = 2, LBR_N_HID = 3 };
 
 typedef struct {
     const sg_tensor *t;
@@ -175,11 +175,11 @@ static int64_t dir_elems(const sg__rnn_prim *prim, int w) {
     return (int64_t)(dnnl_memory_desc_get_size(&prim->user_md[w]) / sizeof(float)) / prim->key.dirs;
 }
 
-int sg__weights_grad_accum(const sg__rnn_prim *prim, const sg_rnn_config *cfg, const sg_fused_dir_params *p,
+int sg__weights_grad_accum(const sg__rnn_prim *prim, const sg_fused_desc *d, const sg_fused_dir_params *p,
                            void *const diff[SG__W_COUNT]) {
     int rc = SG_OK;
     for (int w = 0; w < SG__W_COUNT && !rc; w++) {
-        if (!prim->has_w[w] || (w == SG__W_BIAS && cfg->no_bias)) continue;
+        if (!prim->has_w[w] || (w == SG__W_BIAS && !d->bias)) continue;
         float *u = sg__dnnl_alloc(dnnl_memory_desc_get_size(&prim->user_md[w]), false);
         if (!u) return sg_set_error(SG_ERR_MEM, "sg_rnn_fused_layer: out of memory (weight gradients)");
         rc = sg__dnnl_run(prim->from_diff[w], 2,
@@ -223,9 +223,9 @@ static int repack(sg_fused_wcache *c, const sg__rnn_prim *prim, const sg_fused_d
     return SG_OK;
 }
 
-int sg__wcache_get(sg_fused_wcache *c, const sg__rnn_prim *prim, int slot, const sg_rnn_config *cfg,
+int sg__wcache_get(sg_fused_wcache *c, const sg__rnn_prim *prim, int slot, const sg_fused_desc *d,
                    const sg_fused_dir_params *p, void *out[SG__W_COUNT]) {
-    (void)cfg;
+    (void)d;
     sig_entry sig[MAX_SIG];
     int nsig = make_sig(prim, p, sig);
     bool fresh = c->packed && nsig == c->nsig && !memcmp(sig, c->sig, (size_t)nsig * sizeof *sig);

@@ -326,14 +326,19 @@ static sg_tensor *linear(const char *name, sg_tensor *x, sg_tensor *w, sg_tensor
         mat X = mat_of(x2, 0, false), Wt = mat_of(wc, 0, true), C = {sg__ptr(out), R, Out, Out, 1};
         double beta = 0.0;
         if (bias || add) { /* prefill rows with add and/or the bias, then accumulate the product */
-            int64_t s2[2] = {R, Out};
-            sg_tensor *o2 = sg__view(out, 2, s2, (int64_t[]){Out, 1}, 0);
-            if (o2) {
-                if (add) sg__kcopy(out, add);
-                if (bias) (add ? sg__kaccum : sg__kcopy)(o2, bias);
-                sg__unref(o2);
-                beta = 1.0;
-            }
+            /* out as (R, Out): a header on the stack over out's data (no allocation that could fail
+             * and leave the result without its bias and add; it never escapes this block) */
+            sg_tensor o2 = *out;
+            o2.ndim = 2;
+            o2.shape[0] = R;
+            o2.shape[1] = Out;
+            o2.stride[0] = Out;
+            o2.stride[1] = 1;
+            o2.node = NULL;
+            o2.grad = NULL;
+            if (add) sg__kcopy(out, add);
+            if (bias) (add ? sg__kaccum : sg__kcopy)(&o2, bias);
+            beta = 1.0;
         }
         gemm(x->dtype, &X, &Wt, &C, 1.0, beta);
     }
@@ -348,6 +353,7 @@ static sg_tensor *linear(const char *name, sg_tensor *x, sg_tensor *w, sg_tensor
     if (bias) in[n_in++] = bias;
     sg_node *n = sg__record(out, name, linear_bw, n_in, in, &err);
     if (n) {
+        n->reads = sg__reads_bit(0) | sg__reads_bit(1); /* x and w (saved); never add or bias */
         n->iarg[LIN_HAS_ADD] = add != NULL;
         sg__save(n, 0, x2);
         sg__save(n, 1, wc);

@@ -57,6 +57,12 @@ sg_tensor *sg_sigmoid(sg_tensor *a);
 /** Hyperbolic tangent. */
 sg_tensor *sg_tanh(sg_tensor *a);
 sg_tensor *sg_relu(sg_tensor *a);   /**< gradient 0 at 0 */
+/** GELU, exact form x * Phi(x), Phi the standard normal CDF (torch.nn.functional.gelu):
+ * a (...) -> (...), a new tape-owned tensor; NULL (error recorded) only for a bad argument. */
+sg_tensor *sg_gelu(sg_tensor *a);
+/** GELU, tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (PyTorch's
+ * approximate='tanh'): a (...) -> (...), a new tape-owned tensor; NULL only for a bad argument. */
+sg_tensor *sg_gelu_tanh(sg_tensor *a);
 /** min(max(a, lo), hi); gradient passes where lo <= a <= hi. Use -INFINITY/INFINITY for one side. */
 sg_tensor *sg_clamp(sg_tensor *a, double lo, double hi);
 /** Differentiable dtype conversion (gradient converted back). */
@@ -117,6 +123,43 @@ sg_tensor *sg_sum_all(sg_tensor *a);
 sg_tensor *sg_mean_all(sg_tensor *a);
 /** Largest element -> 0-d (NaN if any is NaN; SG_ERR_SHAPE when empty). */
 sg_tensor *sg_max_all(sg_tensor *a);
+/** Minimum along one dim: a (...) -> a's shape without dim (size 1 with keepdim). The same rules
+ * as sg_max: the first minimal element gets the gradient, NaN counts as the smallest value (a slice
+ * with a NaN gives NaN), an empty dim is SG_ERR_SHAPE. Returns a tape-owned tensor or NULL. */
+sg_tensor *sg_min(sg_tensor *a, int dim, bool keepdim);
+/** Minimum of all elements -> 0-d (rules of sg_min); an empty tensor is SG_ERR_SHAPE. */
+sg_tensor *sg_min_all(sg_tensor *a);
+/** Index along dim of the maximum of each slice (the first one on ties; NaN counts as the
+ * largest), as torch.argmax: for a (..., S, ...) writes one index in [0, S) per slice to idx, in
+ * row-major order over a's shape without dim. seqgrad tensors are float only, so index results
+ * are int64_t arrays owned by the caller, as the indices sg_index_select, sg_embedding and
+ * sg_cross_entropy take. cap is idx's room. Returns the number of indices written (the numel of
+ * a's shape without dim), or a negative status: SG_ERR_ARG when cap is too small (message gives
+ * the count needed) or dim is bad, SG_ERR_SHAPE for an empty dim, SG_ERR_NULL for a NULL idx.
+ * No graph is recorded. */
+int64_t sg_argmax(const sg_tensor *a, int dim, int64_t *idx, int64_t cap);
+/** Index of the minimum of each slice along dim; as sg_argmax (NaN counts as the smallest). */
+int64_t sg_argmin(const sg_tensor *a, int dim, int64_t *idx, int64_t cap);
+/** The k largest (largest = true) or smallest elements of each slice along dim, sorted (largest
+ * first, or smallest first; ties by the lower index; NaN ranks above every number, as in
+ * torch.topk): a (..., S, ...) -> values (..., k, ...), a tape-owned tensor whose gradient goes to
+ * the elements the values came from. When indices is not NULL, their positions along dim (in
+ * [0, S)) are written there in the values' row-major order; cap is its room (pass NULL, 0 for
+ * none). Returns NULL with SG_ERR_ARG when k is outside [0, S] or cap is too small, or a bad-dim
+ * error. */
+sg_tensor *sg_topk(sg_tensor *a, int64_t k, int dim, bool largest, int64_t *indices, int64_t cap);
+/** Variance over the n dims listed (n == 0: all dims): a (...) -> a's shape without them (size 1
+ * with keepdim). sum (x - mean)^2 / (N - 1) when unbiased (Bessel's correction, torch.var's
+ * default), / N otherwise; NaN when N - ddof <= 0 (as PyTorch). One fused op (statistics in
+ * double). Returns a tape-owned tensor, or NULL for a bad or repeated dim (SG_ERR_ARG). */
+sg_tensor *sg_var(sg_tensor *a, int n, const int *dims, bool unbiased, bool keepdim);
+/** Standard deviation: sqrt of sg_var with the same arguments; where it is 0 the gradient is 0
+ * (as PyTorch). */
+sg_tensor *sg_std(sg_tensor *a, int n, const int *dims, bool unbiased, bool keepdim);
+/** Cumulative sum along dim (torch.cumsum): a (...) -> same shape, y_j = sum of x_i for i <= j,
+ * accumulated in double in index order. A 0-d a takes dim 0 or -1 and is returned as it is.
+ * Returns a tape-owned tensor, or NULL for a bad dim. */
+sg_tensor *sg_cumsum(sg_tensor *a, int dim);
 
 /* ---- shape ops (views where the data allows) ---- */
 /** New shape with the same numel; one entry may be -1 (inferred). A view when a is contiguous. */

@@ -1,7 +1,7 @@
 /* Reductions (sum, mean, max over listed dims or the whole tensor) and the softmax family, each
  * forward next to its backward. Deterministic: every output is accumulated sequentially in a fixed
  * order (float32 in double); whole-tensor sums use fixed blocks (reduce_kernels.h).
- * Not here: min/prod/norms, an argmax op, or losses (ops/loss.c). */
+ * Also min and argmax/argmin. Not here: prod/norms, top-k and cumsum (ops/order.c), losses (ops/loss.c). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -307,11 +307,12 @@ sg_tensor *sg_sum_all(sg_tensor *a) { return sum_common("sg_sum_all", a, 0, NULL
 /* a (...) -> () */
 sg_tensor *sg_mean_all(sg_tensor *a) { return sum_common("sg_mean_all", a, 0, NULL, false, true); }
 
-/* ---- max ----
- * The first maximal element (row-major over the reduced dims) wins and gets the gradient. NaN is
- * the largest value: a NaN in the slice makes the result NaN and the first NaN gets the gradient
- * (PyTorch's propagation). */
+/* ---- max / min, and their indices ----
+ * The first extreme element (row-major over the reduced dims) wins and gets the gradient. NaN is
+ * more extreme than any number (largest for max, smallest for min): a NaN in the slice makes the
+ * result NaN and the first NaN wins (PyTorch's propagation). */
 
+/* lower: min, else max. arg (may be NULL) receives each output's flat input index. */
 #define MAX_LOOP(T)                                                                                \
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(a);                                                        \
@@ -328,7 +329,7 @@ sg_tensor *sg_mean_all(sg_tensor *a) { return sum_common("sg_mean_all", a, 0, NU
                 const T *px = x + w.off;                                                           \
                 for (int64_t j = 0; j < inner; j++) {                                              \
                     T v = px[j * is];                                                              \
-                    if (v > best || (isnan(v) && !isnan(best))) {                                  \
+                    if ((lower ? v < best : v > best) || (isnan(v) && !isnan(best))) {             \
                         best = v;                                                                  \
                         bi = w.flat + j * ics;                                                     \
                     }                                                                              \
@@ -348,7 +349,7 @@ sg_tensor *sg_mean_all(sg_tensor *a) { return sum_common("sg_mean_all", a, 0, NU
         for (int64_t o = 0; o < nout; o++) q[arg[o]] += go[o];                                     \
     } while (0)
 
-/* ctx: the flat input index of each output's maximum (distinct per output). */
+/* ctx: the flat input index of each output's extreme element (distinct per output). */
 static int max_bw(sg_node *n, const sg_tensor *gout) {
     if (!sg__wants_grad(n, 0)) return SG_OK;
     sg_tensor *a = n->in[0];
@@ -361,32 +362,44 @@ static int max_bw(sg_node *n, const sg_tensor *gout) {
     return sg__grad_accum(a, g);
 }
 
-static sg_tensor *max_common(const char *name, sg_tensor *a, const bool *red, bool keepdim) {
+/* The extremes of a over the reduced dims into out (a fresh contiguous tensor of the reduced
+ * shape), their flat input indices into arg (may be NULL). False with an error for an empty
+ * reduction. */
+static bool extremes(const char *name, const sg_tensor *a, const bool *red, bool lower, sg_tensor *out,
+                     int64_t *arg) {
     rplan p;
     plan_init(&p, a, red);
     if (p.nred == 0) {
         char buf[SG_SHAPE_BUF];
-        sg_set_error(SG_ERR_SHAPE, "%s: the reduced dims of a %s are empty (the max of nothing is undefined)",
-                     name, sg__shape_str(a->ndim, a->shape, buf, sizeof buf));
-        return NULL;
+        sg_set_error(SG_ERR_SHAPE, "%s: the reduced dims of a %s are empty (the %s of nothing is undefined)",
+                     name, sg__shape_str(a->ndim, a->shape, buf, sizeof buf), lower ? "min" : "max");
+        return false;
     }
+    if (!out) return true; /* only the check */
+    if (a->dtype == SG_F32) MAX_LOOP(float);
+    else MAX_LOOP(double);
+    return true;
+}
+
+static sg_tensor *max_common(const char *name, sg_tensor *a, const bool *red, bool keepdim, bool lower) {
     int64_t shp[SG_MAX_DIMS];
     int nd = out_shape(a, red, keepdim, shp);
+    int64_t nout = 1;
+    for (int i = 0; i < nd; i++) nout *= shp[i];
+    if (!extremes(name, a, red, lower, NULL, NULL)) return NULL; /* empty: before allocating */
     int64_t *arg = NULL;
     if (sg__needs_grad(1, &a)) {
-        arg = malloc((size_t)(p.nout > 0 ? p.nout : 1) * sizeof *arg);
+        arg = malloc((size_t)(nout > 0 ? nout : 1) * sizeof *arg);
         if (!arg) {
             sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
             return NULL;
         }
     }
     sg_tensor *out = sg__out(a->dtype, nd, shp, false);
-    if (!out) {
+    if (!out || !extremes(name, a, red, lower, out, arg)) {
         free(arg);
         return NULL;
     }
-    if (a->dtype == SG_F32) MAX_LOOP(float);
-    else MAX_LOOP(double);
     int err;
     sg_node *n = sg__record(out, name, max_bw, 1, &a, &err);
     if (n) n->ctx = arg;
@@ -394,23 +407,177 @@ static sg_tensor *max_common(const char *name, sg_tensor *a, const bool *red, bo
     return err ? NULL : out;
 }
 
-/* a (...) -> a's shape without dim (size 1 with keepdim); dim must not be empty */
-sg_tensor *sg_max(sg_tensor *a, int dim, bool keepdim) {
-    const char *name = "sg_max";
+static sg_tensor *max_dim(const char *name, sg_tensor *a, int dim, bool keepdim, bool lower) {
     if (!sg__check_arg(a, name, "a")) return NULL;
     int d = sg__norm_dim(name, dim, a->ndim);
     if (d < 0) return NULL;
     bool red[SG_MAX_DIMS] = {false};
     red[d] = true;
-    return max_common(name, a, red, keepdim);
+    return max_common(name, a, red, keepdim, lower);
 }
 
-/* a (...) -> (), a must not be empty */
-sg_tensor *sg_max_all(sg_tensor *a) {
-    if (!sg__check_arg(a, "sg_max_all", "a")) return NULL;
+static sg_tensor *max_all(const char *name, sg_tensor *a, bool lower) {
+    if (!sg__check_arg(a, name, "a")) return NULL;
     bool red[SG_MAX_DIMS];
     for (int d = 0; d < SG_MAX_DIMS; d++) red[d] = true;
-    return max_common("sg_max_all", a, red, false);
+    return max_common(name, a, red, false, lower);
+}
+
+/* a (...) -> a's shape without dim (size 1 with keepdim); dim must not be empty */
+sg_tensor *sg_max(sg_tensor *a, int dim, bool keepdim) { return max_dim("sg_max", a, dim, keepdim, false); }
+/* a (...) -> as sg_max */
+sg_tensor *sg_min(sg_tensor *a, int dim, bool keepdim) { return max_dim("sg_min", a, dim, keepdim, true); }
+/* a (...) -> (), a must not be empty */
+sg_tensor *sg_max_all(sg_tensor *a) { return max_all("sg_max_all", a, false); }
+/* a (...) -> (), a must not be empty */
+sg_tensor *sg_min_all(sg_tensor *a) { return max_all("sg_min_all", a, true); }
+
+/* a (..., S, ...) -> indices in [0, S) along dim, one per slice, row-major over a's shape without
+ * dim, written to idx[0 .. count). No graph. */
+static int64_t arg_dim(const char *name, const sg_tensor *a, int dim, bool lower, int64_t *idx, int64_t cap) {
+    if (!sg__check_arg(a, name, "a")) return sg_last_status();
+    int d = sg__norm_dim(name, dim, a->ndim);
+    if (d < 0) return sg_last_status();
+    bool red[SG_MAX_DIMS] = {false};
+    red[d] = true;
+    int64_t shp[SG_MAX_DIMS], count = 1, cs[SG_MAX_DIMS];
+    int nd = out_shape(a, red, false, shp);
+    for (int i = 0; i < nd; i++) count *= shp[i];
+    if (count > 0 && !idx) return sg_set_error(SG_ERR_NULL, "%s: argument 'idx' is NULL", name);
+    if (cap < count) {
+        char buf[SG_SHAPE_BUF];
+        return sg_set_error(SG_ERR_ARG, "%s: idx has room for %lld indices (cap), a %s along dim %d needs %lld",
+                            name, (long long)cap, sg__shape_str(a->ndim, a->shape, buf, sizeof buf), dim,
+                            (long long)count);
+    }
+    sg_tensor *vals = sg__alloc(a->dtype, nd, shp, false);
+    if (!vals) return sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
+    bool ok = extremes(name, a, red, lower, vals, idx);
+    sg__unref(vals);
+    if (!ok) return sg_last_status();
+    sg__contiguous_strides(a->ndim, a->shape, cs);
+    for (int64_t o = 0; o < count; o++) idx[o] = idx[o] / cs[d] % a->shape[d]; /* flat -> along dim */
+    return count;
+}
+
+/* a (..., S, ...) -> count indices into idx */
+int64_t sg_argmax(const sg_tensor *a, int dim, int64_t *idx, int64_t cap) {
+    return arg_dim("sg_argmax", a, dim, false, idx, cap);
+}
+/* a (..., S, ...) -> count indices into idx */
+int64_t sg_argmin(const sg_tensor *a, int dim, int64_t *idx, int64_t cap) {
+    return arg_dim("sg_argmin", a, dim, true, idx, cap);
+}
+
+/* ---- variance / standard deviation ----
+ * Per output o over its reduced elements (count N): m = mean, var = sum (x - m)^2 / (N - ddof),
+ * ddof = 1 when unbiased; std = sqrt(var). With N - ddof <= 0 the result is NaN (as PyTorch).
+ * d var / dx = 2 (x - m) / (N - ddof); d std / dx = (x - m) / ((N - ddof) std), 0 where std == 0
+ * (as PyTorch). One fused op: mean per output saved in ctx. */
+
+typedef struct {
+    double scale; /* 1 / (N - ddof), or NaN */
+    double mean[]; /* per output */
+} var_ctx;
+
+/* walks output o's reduced elements in row-major order; BODY sees xv (the value) and w.flat */
+#define VAR_WALK(T, BODY)                                                                          \
+    do {                                                                                           \
+        walk w = {{0}, 0, 0};                                                                      \
+        plan_kept(&p, o, &w.off, &w.flat);                                                         \
+        for (int64_t r = 0; r < p.nred; r++) {                                                     \
+            double xv = (double)x[w.off];                                                          \
+            BODY;                                                                                  \
+            walk_step(&p, &w, p.nr);                                                               \
+        }                                                                                          \
+    } while (0)
+
+#define VAR_LOOP(T)                                                                                \
+    do {                                                                                           \
+        const T *x = (const T *)sg__ptr(a);                                                        \
+        T *y = (T *)sg__ptr(out);                                                                  \
+        SG_OMP_FOR_IF(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN)                                 \
+        for (int64_t o = 0; o < p.nout; o++) {                                                     \
+            double s = 0, q = 0;                                                                   \
+            VAR_WALK(T, s += xv);                                                                  \
+            double m = p.nred ? s / (double)p.nred : NAN;                                          \
+            VAR_WALK(T, q += (xv - m) * (xv - m));                                                 \
+            c->mean[o] = m;                                                                        \
+            y[o] = (T)(sd ? sqrt(q * c->scale) : q * c->scale);                                    \
+        }                                                                                          \
+    } while (0)
+
+#define VAR_BW_LOOP(T)                                                                             \
+    do {                                                                                           \
+        const T *x = (const T *)sg__ptr(a), *y = (const T *)sg__ptr(n->out);                       \
+        const T *go = (const T *)sg__ptr(gout);                                                    \
+        T *q = (T *)sg__ptr(g);                                                                    \
+        SG_OMP_FOR_IF(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN)                                 \
+        for (int64_t o = 0; o < p.nout; o++) {                                                     \
+            double k = sd ? (y[o] == 0 ? 0 : (double)go[o] * c->scale / (double)y[o])              \
+                          : 2 * (double)go[o] * c->scale;                                          \
+            double m = c->mean[o];                                                                 \
+            VAR_WALK(T, q[w.flat] = (T)(k * (xv - m)));                                            \
+        }                                                                                          \
+    } while (0)
+
+static int var_bw(sg_node *n, const sg_tensor *gout) {
+    if (!sg__wants_grad(n, 0)) return SG_OK;
+    sg_tensor *a = n->in[0];
+    const var_ctx *c = n->ctx;
+    bool sd = n->iarg[1] != 0, red[SG_MAX_DIMS];
+    for (int d = 0; d < SG_MAX_DIMS; d++) red[d] = d < a->ndim && ((n->iarg[0] >> d) & 1);
+    rplan p;
+    plan_init(&p, a, red);
+    sg_tensor *g = sg__alloc(a->dtype, a->ndim, a->shape, false);
+    if (!g) return SG_ERR_MEM;
+    if (g->dtype == SG_F32) VAR_BW_LOOP(float);
+    else VAR_BW_LOOP(double);
+    return sg__grad_accum(a, g);
+}
+
+static sg_tensor *var_common(const char *name, sg_tensor *a, int n, const int *dims, bool unbiased,
+                             bool keepdim, bool sd) {
+    if (!sg__check_arg(a, name, "a")) return NULL;
+    bool red[SG_MAX_DIMS];
+    if (!parse_dims(name, a, n, dims, red)) return NULL;
+    rplan p;
+    plan_init(&p, a, red);
+    int64_t shp[SG_MAX_DIMS];
+    int nd = out_shape(a, red, keepdim, shp);
+    var_ctx *c = malloc(sizeof *c + (size_t)(p.nout > 0 ? p.nout : 1) * sizeof(double));
+    if (!c) {
+        sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
+        return NULL;
+    }
+    double dof = (double)p.nred - (unbiased ? 1 : 0);
+    c->scale = dof > 0 ? 1.0 / dof : NAN;
+    sg_tensor *out = sg__out(a->dtype, nd, shp, false);
+    if (!out) {
+        free(c);
+        return NULL;
+    }
+    if (a->dtype == SG_F32) VAR_LOOP(float);
+    else VAR_LOOP(double);
+    int err;
+    sg_node *node = sg__record(out, name, var_bw, 1, &a, &err);
+    if (node) {
+        node->iarg[0] = red_mask(red, a->ndim);
+        node->iarg[1] = sd;
+        node->ctx = c;
+    } else {
+        free(c);
+    }
+    return err ? NULL : out;
+}
+
+/* a (...) -> a's shape without the listed dims (size 1 with keepdim) */
+sg_tensor *sg_var(sg_tensor *a, int n, const int *dims, bool unbiased, bool keepdim) {
+    return var_common("sg_var", a, n, dims, unbiased, keepdim, false);
+}
+/* a (...) -> as sg_var */
+sg_tensor *sg_std(sg_tensor *a, int n, const int *dims, bool unbiased, bool keepdim) {
+    return var_common("sg_std", a, n, dims, unbiased, keepdim, true);
 }
 
 /* ---- softmax / log_softmax ----

@@ -1,4 +1,4 @@
-/* The fused recurrent-layer op (see rnn_fused.h): argument checks, what it can serve, the forward
+/* The fused recurrent-layer op (see rnn_fused_impl.h): argument checks, what it can serve, the forward
  * on oneDNN's forward_training / forward_inference primitive and the autograd backward on oneDNN's
  * backward primitive. Without oneDNN it is a stub that reports SG_ERR_UNSUPPORTED.
  * Not here: primitive creation (dnnl_rnn.c) or the weight mapping (dnnl_rnn_weights.c). */
@@ -7,12 +7,22 @@
 #include <string.h>
 
 #include "../autograd/node.h"
-#include "rnn_fused.h"
+#include "rnn_fused_impl.h"
 #if SEQGRAD_HAVE_DNNL
 #include "dnnl_rnn_impl.h"
 #endif
 
-enum { MAX_DIRS = 2, PARAMS_PER_DIR = 8, MAX_IN = 3 + MAX_DIRS * PARAMS_PER_DIR, LSTM_G = 4, GRU_G = 3, RNN_G = 1 };
+enum { MAX_DIRS = 2, MAX_IN = 3 + MAX_DIRS * SG_FUSED_NPARAMS, LSTM_G = 4, GRU_G = 3, RNN_G = 1 };
+_Static_assert(sizeof(sg_fused_dir_params) == SG_FUSED_NPARAMS * sizeof(sg_tensor *), "one pointer per slot");
+
+const char *const sg_fused_param_names[SG_FUSED_NPARAMS] = {
+    [SG_FUSED_W_IH] = "weight_ih", [SG_FUSED_W_HH] = "weight_hh", [SG_FUSED_B_IH] = "bias_ih",
+    [SG_FUSED_B_HH] = "bias_hh",   [SG_FUSED_W_HR] = "weight_hr", [SG_FUSED_W_CI] = "weight_ci",
+    [SG_FUSED_W_CF] = "weight_cf", [SG_FUSED_W_CO] = "weight_co"};
+
+int sg_fused_gates(sg_fused_alg alg) {
+    return alg == SG_FUSED_LSTM ? LSTM_G : (alg == SG_FUSED_GRU_LBR || alg == SG_FUSED_GRU_RESET_BEFORE) ? GRU_G : RNN_G;
+}
 
 static void say(char *why, size_t n, const char *msg) {
     if (why && n) snprintf(why, n, "%s", msg);
@@ -20,24 +30,19 @@ static void say(char *why, size_t n, const char *msg) {
 
 bool sg_fused_available(void) { return SEQGRAD_HAVE_DNNL != 0; }
 
-int sg_fused_can_serve(const sg_rnn_config *cfg, sg_dtype dt, bool ragged, bool training, char *why, size_t n) {
-    if (!cfg) return say(why, n, "no configuration"), 0;
+int sg_fused_op_can_serve(const sg_fused_desc *d, sg_dtype dt, char *why, size_t n) {
+    if (!d) return say(why, n, "no layer description"), 0;
     if (!sg_fused_available()) return say(why, n, "built without oneDNN"), 0;
-    if ((unsigned)cfg->cell >= SG_CELL_COUNT) return say(why, n, "unknown cell kind"), 0;
+    if ((unsigned)d->alg >= SG_FUSED_ALG_COUNT) return say(why, n, "unknown cell variant"), 0;
     if (dt != SG_F32) {
         char m[96];
         snprintf(m, sizeof m, "oneDNN 2.6 trains recurrent layers in float32 only (the model is %s)", sg_dtype_name(dt));
         return say(why, n, m), 0;
     }
-    if (ragged) return say(why, n, "variable-length batch (oneDNN 2.6 has no sequence lengths)"), 0;
-    if (training && cfg->dropout > 0 && cfg->num_layers > 1)
-        return say(why, n, "inter-layer dropout while training (oneDNN's layer stack has none)"), 0;
     return 1;
 }
 
 /* ---- argument checks (shared by both builds, so a stub build reports the same errors) ---- */
-
-static int gates(sg_cell_kind k) { return k == SG_CELL_LSTM ? LSTM_G : k == SG_CELL_GRU ? GRU_G : RNN_G; }
 
 /* t must be float32 of shape (nd, s) when want, absent otherwise. */
 static int check_t(const char *arg, int d, const sg_tensor *t, bool want, int nd, const int64_t *s) {
@@ -55,35 +60,34 @@ static int check_t(const char *arg, int d, const sg_tensor *t, bool want, int nd
     return SG_OK;
 }
 
-static int check_args(const sg_rnn_config *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0, const sg_fused_dir_params *p) {
+static int check_args(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0, const sg_fused_dir_params *p) {
     const char *fn = "sg_rnn_fused_layer";
-    if (!cfg || !p) return sg_set_error(SG_ERR_NULL, "%s: cfg and p are required", fn);
+    if (!cfg || !p) return sg_set_error(SG_ERR_NULL, "%s: the layer description and p are required", fn);
     if (!sg__check_arg(x, fn, "x")) return sg_last_status();
-    if ((unsigned)cfg->cell >= SG_CELL_COUNT || cfg->hidden_size < 1 || cfg->proj_size < 0 ||
-        (cfg->proj_size && (cfg->cell != SG_CELL_LSTM || cfg->proj_size >= cfg->hidden_size)) ||
-        (cfg->peephole && cfg->cell != SG_CELL_LSTM))
-        return sg_set_error(SG_ERR_ARG, "%s: invalid configuration (cell %d, hidden %lld, proj %lld, peephole %d)", fn,
-                            (int)cfg->cell, (long long)cfg->hidden_size, (long long)cfg->proj_size, cfg->peephole);
+    bool lstm = cfg->alg == SG_FUSED_LSTM;
+    if ((unsigned)cfg->alg >= SG_FUSED_ALG_COUNT || (cfg->dirs != 1 && cfg->dirs != MAX_DIRS) || cfg->H < 1 ||
+        cfg->P < 1 || cfg->P > cfg->H || (cfg->P != cfg->H && !lstm) || (cfg->peephole && !lstm))
+        return sg_set_error(SG_ERR_ARG, "%s: invalid layer (variant %d, dirs %d, hidden %lld, P %lld, peephole %d)", fn,
+                            (int)cfg->alg, cfg->dirs, (long long)cfg->H, (long long)cfg->P, cfg->peephole);
     char b[SG_SHAPE_BUF];
     if (x->dtype != SG_F32) return sg_set_error(SG_ERR_DTYPE, "%s: x is %s, need float32", fn, sg_dtype_name(x->dtype));
     if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] < 1)
         return sg_set_error(SG_ERR_SHAPE, "%s: x must be (T, B, D) with T, B, D >= 1, got %s", fn,
                             sg__shape_str(x->ndim, x->shape, b, sizeof b));
-    int dirs = cfg->bidirectional ? MAX_DIRS : 1;
-    bool lstm = cfg->cell == SG_CELL_LSTM;
-    int64_t B = x->shape[1], D = x->shape[2], H = cfg->hidden_size, P = cfg->proj_size ? cfg->proj_size : H;
-    int64_t GH = gates(cfg->cell) * H;
+    int dirs = cfg->dirs;
+    int64_t B = x->shape[1], D = x->shape[2], H = cfg->H, P = cfg->P;
+    int64_t GH = sg_fused_gates(cfg->alg) * H;
     int rc = SG_OK;
     if (h0) rc = check_t("h0", 0, h0, true, 3, (int64_t[]){dirs, B, P});
     if (!rc && c0) rc = check_t("c0", 0, c0, lstm, 3, (int64_t[]){dirs, B, H});
     for (int d = 0; d < dirs && !rc; d++) {
         const sg_fused_dir_params *q = &p[d];
-        bool bias = !cfg->no_bias;
+        bool bias = cfg->bias;
         rc = check_t("w_ih", d, q->w_ih, true, 2, (int64_t[]){GH, D});
         if (!rc) rc = check_t("w_hh", d, q->w_hh, true, 2, (int64_t[]){GH, P});
         if (!rc) rc = check_t("b_ih", d, q->b_ih, bias, 1, &GH);
         if (!rc) rc = check_t("b_hh", d, q->b_hh, bias, 1, &GH);
-        if (!rc) rc = check_t("w_hr", d, q->w_hr, cfg->proj_size > 0, 2, (int64_t[]){P, H});
+        if (!rc) rc = check_t("w_hr", d, q->w_hr, P < H, 2, (int64_t[]){P, H});
         if (!rc) rc = check_t("w_ci", d, q->w_ci, cfg->peephole, 1, &H);
         if (!rc) rc = check_t("w_cf", d, q->w_cf, cfg->peephole, 1, &H);
         if (!rc) rc = check_t("w_co", d, q->w_co, cfg->peephole, 1, &H);
@@ -99,7 +103,7 @@ typedef struct {
     void *ws;                  /* forward workspace, read by backward (from the storage cache) */
     size_t ws_cap;
     sg_tensor *x, *h0, *c0;    /* the contiguous data the forward read (references) */
-    sg_rnn_config cfg;
+    sg_fused_desc cfg;
     sg_fused_dir_params p[MAX_DIRS]; /* borrowed: they are node inputs */
     int ih0, ic0;              /* node input index of h0 / c0, or -1 */
 } fused_ctx;
@@ -170,11 +174,12 @@ static int fused_bw(sg_node *n, const sg_tensor *gout) {
     return rc;
 }
 
-static sg__alg alg_of(const sg_rnn_config *cfg) {
-    switch (cfg->cell) {
-    case SG_CELL_LSTM: return SG__ALG_LSTM;
-    case SG_CELL_GRU: return cfg->gru_reset_before ? SG__ALG_GRU_RESET_BEFORE : SG__ALG_GRU_LBR;
-    case SG_CELL_RNN_RELU: return SG__ALG_RNN_RELU;
+static sg__alg alg_of(sg_fused_alg a) {
+    switch (a) {
+    case SG_FUSED_LSTM: return SG__ALG_LSTM;
+    case SG_FUSED_GRU_LBR: return SG__ALG_GRU_LBR;
+    case SG_FUSED_GRU_RESET_BEFORE: return SG__ALG_GRU_RESET_BEFORE;
+    case SG_FUSED_RNN_RELU: return SG__ALG_RNN_RELU;
     default: return SG__ALG_RNN_TANH;
     }
 }
@@ -187,30 +192,30 @@ static sg_tensor *contig_or_zeros(sg_tensor *t, int nd, const int64_t *s) {
 }
 
 /* x (T,B,Din), h0 (dirs,B,P), c0 (dirs,B,H) -> packed [output (T,B,dirs*P) | h_n (dirs,B,P) | c_n (dirs,B,H)] */
-sg_tensor *sg_rnn_fused_layer(const sg_rnn_config *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
-                              const sg_fused_dir_params *p, sg_fused_wcache *wc) {
+sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
+                          const sg_fused_dir_params *p, sg_fused_wcache *wc) {
     const char *fn = "sg_rnn_fused_layer";
     if (check_args(cfg, x, h0, c0, p)) return NULL;
     char why[SG_SHAPE_BUF * 2];
-    if (!sg_fused_can_serve(cfg, SG_F32, false, false, why, sizeof why)) {
+    if (!sg_fused_op_can_serve(cfg, SG_F32, why, sizeof why)) {
         sg_set_error(SG_ERR_UNSUPPORTED, "%s: %s", fn, why);
         return NULL;
     }
-    int dirs = cfg->bidirectional ? MAX_DIRS : 1;
-    bool lstm = cfg->cell == SG_CELL_LSTM;
-    int64_t H = cfg->hidden_size, P = cfg->proj_size ? cfg->proj_size : H;
+    int dirs = cfg->dirs;
+    bool lstm = cfg->alg == SG_FUSED_LSTM;
+    int64_t H = cfg->H, P = cfg->P;
     sg_tensor *in[MAX_IN];
     int n_in = 0, ih0 = -1, ic0 = -1;
     in[n_in++] = x;
     if (h0) ih0 = n_in, in[n_in++] = h0;
     if (c0) ic0 = n_in, in[n_in++] = c0;
     for (int d = 0; d < dirs; d++)
-        for (int i = 0; i < PARAMS_PER_DIR; i++) {
+        for (int i = 0; i < SG_FUSED_NPARAMS; i++) {
             sg_tensor *t = ((sg_tensor *const *)&p[d])[i];
             if (t) in[n_in++] = t;
         }
     bool train = sg__needs_grad(n_in, in);
-    sg__rnn_key key = {alg_of(cfg), dirs, x->shape[0], x->shape[1], x->shape[2], H, P, cfg->peephole, cfg->proj_size > 0, train,
+    sg__rnn_key key = {alg_of(cfg->alg), dirs, x->shape[0], x->shape[1], x->shape[2], H, P, cfg->peephole, P < H, train,
                        sg_get_num_threads()};
 
     fused_ctx *c = calloc(1, sizeof *c);
@@ -263,8 +268,8 @@ void sg_fused_wcache_release(sg_fused_wcache *c) { (void)c; }
 void sg_fused_cache_clear(void) {}
 sg_fused_stats sg_fused_get_stats(void) { return (sg_fused_stats){0}; }
 
-sg_tensor *sg_rnn_fused_layer(const sg_rnn_config *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
-                              const sg_fused_dir_params *p, sg_fused_wcache *wc) {
+sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
+                          const sg_fused_dir_params *p, sg_fused_wcache *wc) {
     (void)wc;
     if (check_args(cfg, x, h0, c0, p)) return NULL;
     sg_set_error(SG_ERR_UNSUPPORTED, "sg_rnn_fused_layer: built without oneDNN (configure with -DSEQGRAD_WITH_DNNL=ON)");

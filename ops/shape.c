@@ -56,7 +56,8 @@ static int same_order_bw(sg_node *n, const sg_tensor *g) {
 static sg_tensor *record1(sg_tensor *out, sg_tensor *a, const char *name, sg_backward_fn bw) {
     if (!out) return NULL;
     int err;
-    sg__record(out, name, bw, 1, &a, &err);
+    sg_node *n = sg__record(out, name, bw, 1, &a, &err);
+    if (n) n->reads = SG_READS_NONE; /* shape ops move gout, never read their input */
     return err ? NULL : out;
 }
 
@@ -96,10 +97,10 @@ sg_tensor *sg_reshape(sg_tensor *a, int ndim, const int64_t *shape) {
             sg_set_error(SG_ERR_ARG, "%s: bad target shape %s (sizes must be >= 0, at most one -1)",
                          name, sg__shape_str(ndim, shape, ss, sizeof ss));
             return NULL;
-        } else {
-            known *= shape[i];
         }
     }
+    if (infer >= 0) shp[infer] = 1;
+    if (!sg__shape_check(name, ndim, shp, &known)) return NULL; /* the known sizes' product fits */
     int64_t numel = sg__numel(a);
     if (infer >= 0) shp[infer] = (known > 0 && numel % known == 0) ? numel / known : -1;
     if ((infer >= 0 && shp[infer] < 0) || prod(ndim, shp) != numel) {
@@ -142,8 +143,10 @@ static sg_tensor *permute_impl(const char *name, sg_tensor *a, const int *perm) 
     if (!out) return NULL;
     int err;
     sg_node *n = sg__record(out, name, permute_bw, 1, &a, &err);
-    if (n)
+    if (n) {
+        n->reads = SG_READS_NONE;
         for (int i = 0; i < a->ndim; i++) n->iarg[i] = perm[i];
+    }
     return err ? NULL : out;
 }
 
@@ -202,6 +205,7 @@ static sg_tensor *narrow_impl(const char *name, sg_tensor *a, int dim, int64_t s
     int err;
     sg_node *n = sg__record(out, name, narrow_bw, 1, &a, &err);
     if (n) {
+        n->reads = SG_READS_NONE;
         n->iarg[ARG_DIM] = dim;
         n->iarg[ARG_START] = start;
     }
@@ -376,7 +380,10 @@ static sg_tensor *join(const char *name, int n, sg_tensor *const *ts, int dim, b
     }
     int err;
     sg_node *nd = sg__record(out, name, bw, n, ts, &err);
-    if (nd) nd->iarg[ARG_DIM] = dim;
+    if (nd) {
+        nd->reads = SG_READS_NONE;
+        nd->iarg[ARG_DIM] = dim;
+    }
     return err ? NULL : out;
 }
 

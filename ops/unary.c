@@ -1,5 +1,6 @@
 /* Unary elementwise ops, a (...) -> (...): neg, scalar add/mul/pow, exp, log, sqrt, abs, sigmoid,
- * tanh, relu, clamp, and the differentiable dtype conversion sg_to_dtype. Inputs may be strided.
+ * tanh, relu, clamp, GELU (exact and tanh forms), and the differentiable dtype conversion
+ * sg_to_dtype. Inputs may be strided.
  * Not here: anything with a second tensor operand or broadcasting (ops/binary.c). */
 #include <tgmath.h> /* type-generic exp/log/pow/...: expf on float elements, exp on double */
 
@@ -33,7 +34,9 @@ typedef enum {
     X(U_SIGMOID,    "sg_sigmoid",    READS_OUTPUT, SIGMOID(x),                        g * v * (1 - v))     \
     X(U_TANH,       "sg_tanh",       READS_OUTPUT, tanh(x),                           g * (1 - v * v))     \
     X(U_RELU,       "sg_relu",       READS_INPUT,  x < 0 ? 0 : x,                     v > 0 ? g : 0)       \
-    X(U_CLAMP,      "sg_clamp",      READS_INPUT,  x < s0 ? s0 : (x > s1 ? s1 : x),   v >= s0 && v <= s1 ? g : 0)
+    X(U_CLAMP,      "sg_clamp",      READS_INPUT,  x < s0 ? s0 : (x > s1 ? s1 : x),   v >= s0 && v <= s1 ? g : 0) \
+    X(U_GELU,       "sg_gelu",       READS_INPUT,  GELU(x),                           g * GELU_D(v))       \
+    X(U_GELU_TANH,  "sg_gelu_tanh",  READS_INPUT,  GELU_TANH(x),                      g * GELU_TANH_D(v))
 
 #define AS_ENUM(code, name, reads, F, B) code,
 typedef enum { UNARY_OPS(AS_ENUM) U_COUNT } ucode;
@@ -58,6 +61,33 @@ static inline double sigmoid_f64(double x) {
     return x >= 0 ? 1 / (1 + e) : e / (1 + e);
 }
 #define SIGMOID(x) _Generic((x), float: sigmoid_f32, double: sigmoid_f64)(x)
+
+/* GELU, exact: x Phi(x) with Phi the standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2;
+ * derivative Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi). Tanh form (PyTorch's
+ * approximate='tanh'): x (1 + tanh u) / 2 with u = sqrt(2/pi) (x + GELU_C x^3). */
+#define GELU_C 0.044715
+#define SQRT_2_OVER_PI 0.79788456080286535588 /* sqrt(2/pi) */
+#define INV_SQRT_2PI 0.39894228040143267794   /* 1/sqrt(2 pi) */
+#define INV_SQRT_2 0.70710678118654752440     /* 1/sqrt(2) */
+#define GELU_FNS(T, sfx)                                                                           \
+    static inline T gelu_##sfx(T x) { return (T)0.5 * x * (1 + erf(x * (T)INV_SQRT_2)); }           \
+    static inline T gelu_d_##sfx(T x) {                                                            \
+        return (T)0.5 * (1 + erf(x * (T)INV_SQRT_2)) + x * (T)INV_SQRT_2PI * exp((T)-0.5 * x * x);  \
+    }                                                                                              \
+    static inline T gelu_tanh_##sfx(T x) {                                                         \
+        return (T)0.5 * x * (1 + tanh((T)SQRT_2_OVER_PI * (x + (T)GELU_C * x * x * x)));           \
+    }                                                                                              \
+    static inline T gelu_tanh_d_##sfx(T x) {                                                       \
+        T t = tanh((T)SQRT_2_OVER_PI * (x + (T)GELU_C * x * x * x));                               \
+        return (T)0.5 * (1 + t) +                                                                  \
+               (T)0.5 * x * (1 - t * t) * (T)SQRT_2_OVER_PI * (1 + 3 * (T)GELU_C * x * x);         \
+    }
+GELU_FNS(float, f32)
+GELU_FNS(double, f64)
+#define GELU(x) _Generic((x), float: gelu_f32, double: gelu_f64)(x)
+#define GELU_D(x) _Generic((x), float: gelu_d_f32, double: gelu_d_f64)(x)
+#define GELU_TANH(x) _Generic((x), float: gelu_tanh_f32, double: gelu_tanh_f64)(x)
+#define GELU_TANH_D(x) _Generic((x), float: gelu_tanh_d_f32, double: gelu_tanh_d_f64)(x)
 
 /* out = EXPR over every element, binding A to p's element and B to q's (q may be p). out is
  * contiguous. Contiguous operands take one flat unit-stride loop (vectorisable; parallel above
@@ -169,6 +199,7 @@ static sg_tensor *unary(ucode code, sg_tensor *a, double s0, double s1) {
     int err;
     sg_node *n = sg__record(out, name, unary_bw, 1, &a, &err);
     if (n) {
+        n->reads = U_INFO[code].reads == READS_INPUT ? sg__reads_bit(0) : SG_READS_NONE;
         n->iarg[0] = code;
         n->farg[0] = s0;
         n->farg[1] = s1;
@@ -188,6 +219,8 @@ sg_tensor *sg_abs(sg_tensor *a) { return unary(U_ABS, a, 0, 0); }
 sg_tensor *sg_sigmoid(sg_tensor *a) { return unary(U_SIGMOID, a, 0, 0); }
 sg_tensor *sg_tanh(sg_tensor *a) { return unary(U_TANH, a, 0, 0); }
 sg_tensor *sg_relu(sg_tensor *a) { return unary(U_RELU, a, 0, 0); }
+sg_tensor *sg_gelu(sg_tensor *a) { return unary(U_GELU, a, 0, 0); }
+sg_tensor *sg_gelu_tanh(sg_tensor *a) { return unary(U_GELU_TANH, a, 0, 0); }
 
 /* a (...) -> (...); lo <= hi, neither NaN (infinities leave that side open) */
 sg_tensor *sg_clamp(sg_tensor *a, double lo, double hi) {

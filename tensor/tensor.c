@@ -73,7 +73,7 @@ bool sg__is_contiguous(const sg_tensor *t) {
     return true;
 }
 
-static bool check_shape(const char *fn, int ndim, const int64_t *shape) {
+bool sg__shape_check(const char *fn, int ndim, const int64_t *shape, int64_t *numel) {
     if (ndim < 0 || ndim > SG_MAX_DIMS) {
         sg_set_error(SG_ERR_ARG, "%s: ndim %d outside [0, %d]", fn, ndim, SG_MAX_DIMS);
         return false;
@@ -82,18 +82,34 @@ static bool check_shape(const char *fn, int ndim, const int64_t *shape) {
         sg_set_error(SG_ERR_NULL, "%s: argument 'shape' is NULL", fn);
         return false;
     }
-    for (int i = 0; i < ndim; i++)
+    int64_t n = 1, span = 1; /* span: the product with zeros counted as 1 (the strides' product) */
+    for (int i = 0; i < ndim; i++) {
         if (shape[i] < 0) {
-            sg_set_error(SG_ERR_SHAPE, "%s: dimension %d has negative size %lld", fn, i,
-                         (long long)shape[i]);
+            sg_set_error(SG_ERR_SHAPE, "%s: dimension %d has negative size %lld", fn, i, (long long)shape[i]);
             return false;
         }
+        int64_t s = shape[i] > 0 ? shape[i] : 1;
+        if (span > SG__MAX_NUMEL / s) {
+            char b[SG_SHAPE_BUF];
+            sg_set_error(SG_ERR_SHAPE, "%s: shape %s is too large (more than %lld elements, or strides that overflow)",
+                         fn, sg__shape_str(ndim, shape, b, sizeof b), (long long)SG__MAX_NUMEL);
+            return false;
+        }
+        span *= s;
+        n *= shape[i];
+    }
+    if (numel) *numel = n;
     return true;
 }
 
-static sg_tensor *header(sg_dtype dt, int ndim, const int64_t *shape) {
+/* A contiguous header of a checked shape; NULL with an error. */
+static sg_tensor *header(const char *fn, sg_dtype dt, int ndim, const int64_t *shape) {
+    if (!sg__shape_check(fn, ndim, shape, NULL)) return NULL;
     sg_tensor *t = calloc(1, sizeof *t);
-    if (!t) return NULL;
+    if (!t) {
+        sg_set_error(SG_ERR_MEM, "%s: out of memory (tensor header)", fn);
+        return NULL;
+    }
     t->dtype = dt;
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
@@ -102,26 +118,27 @@ static sg_tensor *header(sg_dtype dt, int ndim, const int64_t *shape) {
     return t;
 }
 
-sg_tensor *sg__alloc(sg_dtype dt, int ndim, const int64_t *shape, bool zero) {
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) n *= shape[i];
-    sg_tensor *t = header(dt, ndim, shape);
-    if (t) t->storage = sg__storage_new((size_t)n * sg_dtype_size(dt), zero);
-    if (!t || !t->storage) {
+static sg_tensor *alloc_named(const char *fn, sg_dtype dt, int ndim, const int64_t *shape, bool zero) {
+    sg_tensor *t = header(fn, dt, ndim, shape);
+    if (!t) return NULL;
+    int64_t n = sg__numel(t);
+    t->storage = sg__storage_new((size_t)n * sg_dtype_size(dt), zero);
+    if (!t->storage) {
         free(t);
-        sg_set_error(SG_ERR_MEM, "out of memory allocating a tensor of %lld elements", (long long)n);
+        sg_set_error(SG_ERR_MEM, "%s: out of memory allocating a tensor of %lld elements", fn, (long long)n);
         return NULL;
     }
     return t;
 }
 
+sg_tensor *sg__alloc(sg_dtype dt, int ndim, const int64_t *shape, bool zero) {
+    return alloc_named("tensor allocation", dt, ndim, shape, zero);
+}
+
 sg_tensor *sg__from_storage(sg_storage *st, sg_dtype dt, int ndim, const int64_t *shape,
                             int64_t offset) {
-    sg_tensor *t = header(dt, ndim, shape);
-    if (!t) {
-        sg_set_error(SG_ERR_MEM, "out of memory (tensor header)");
-        return NULL;
-    }
+    sg_tensor *t = header("tensor view", dt, ndim, shape);
+    if (!t) return NULL;
     t->storage = st;
     __atomic_add_fetch(&st->refcount, 1, __ATOMIC_RELAXED);
     t->offset = offset;
@@ -159,6 +176,7 @@ void sg__register(sg_tensor *t) {
 }
 
 bool sg__check_arg(const sg_tensor *t, const char *fn, const char *arg) {
+    sg__threads_sync();
     if (!t) {
         if (sg_has_error()) sg_set_error(SG_ERR_PROPAGATED, "%s: '%s' came from a failed call", fn, arg);
         else sg_set_error(SG_ERR_NULL, "%s: argument '%s' is NULL", fn, arg);
@@ -182,8 +200,7 @@ static sg_tensor *user_new(const char *fn, sg_dtype dt, int ndim, const int64_t 
         sg_set_error(SG_ERR_DTYPE, "%s: invalid dtype %d", fn, (int)dt);
         return NULL;
     }
-    if (!check_shape(fn, ndim, shape)) return NULL;
-    sg_tensor *t = sg__alloc(dt, ndim, shape, zero);
+    sg_tensor *t = alloc_named(fn, dt, ndim, shape, zero);
     if (t) sg__register(t);
     return t;
 }

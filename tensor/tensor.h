@@ -161,9 +161,16 @@ sg_tensor *sg_grad(const sg_tensor *t);
 void sg_release_cached_memory(void);
 
 /* ---- threads ---- */
-/** Total threads for seqgrad's OpenMP kernels, OpenBLAS and oneDNN together (n >= 1). */
+/** Sets the total number of threads for seqgrad's OpenMP kernels, OpenBLAS and oneDNN together
+ *  (n >= 1; else SG_ERR_ARG and nothing changes). Process-wide: the calling thread uses n at
+ *  once, and every other thread, including threads started later, adopts n at its next seqgrad
+ *  call that takes a tensor (OpenMP's team size is per thread; seqgrad sets it for that thread
+ *  then). A thread's own omp_set_num_threads after that holds until the next sg_set_num_threads.
+ *  Inside a parallel region the region's setting is left alone. Returns SG_OK or the status. */
 int sg_set_num_threads(int n);
-/** The thread count set by sg_set_num_threads() (else OpenMP's default). */
+/** The team size the calling thread's next parallel region will use (after adopting the
+ *  process-wide setting, as sg_set_num_threads describes): OMP_NUM_THREADS or the core count
+ *  before any sg_set_num_threads. */
 int sg_get_num_threads(void);
 
 #ifdef __cplusplus

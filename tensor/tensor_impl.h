@@ -72,6 +72,9 @@ void sg__register(sg_tensor *t);
 /* Validate a tensor argument of a public call. On failure records the error (or treats NULL as
  * propagation when an error is pending) and returns false. */
 bool sg__check_arg(const sg_tensor *t, const char *fn, const char *arg);
+/* Adopts the process-wide sg_set_num_threads value on the calling thread if it has not yet
+ * (tensor/threads.c). Called by sg__check_arg, so by every public call that takes a tensor. */
+void sg__threads_sync(void);
 
 static inline void *sg__ptr(const sg_tensor *t) {
     return (char *)t->storage->data + (size_t)t->offset * sg_dtype_size(t->dtype);
@@ -82,6 +85,16 @@ static inline int64_t sg__numel(const sg_tensor *t) {
     return n;
 }
 bool sg__is_contiguous(const sg_tensor *t);
+/* The largest element count (and stride span) a shape may have: its byte size in the widest dtype
+ * still fits int64_t and size_t, so no count, stride, offset or byte size derived from it overflows. */
+#define SG__MAX_NUMEL ((int64_t)(INT64_MAX / (int64_t)sizeof(double)))
+/* THE check of a shape, used by every tensor header (so by every creation, view and reshape) and
+ * by sg_model_declare: 0 <= ndim <= SG_MAX_DIMS, shape non-NULL when ndim > 0, every size >= 0,
+ * and the product of the sizes, counting zeros as 1 like the strides do, at most SG__MAX_NUMEL.
+ * Returns true and sets *numel (if non-NULL) to the element count; else records SG_ERR_ARG,
+ * SG_ERR_NULL or SG_ERR_SHAPE with a message naming fn and the shape, and returns false. */
+bool sg__shape_check(const char *fn, int ndim, const int64_t *shape, int64_t *numel);
+/* Row-major strides of a shape that passed sg__shape_check (sizes 0 count as 1). */
 void sg__contiguous_strides(int ndim, const int64_t *shape, int64_t *stride);
 /* Row-major flat index -> element offset from t's first element. */
 int64_t sg__flat_to_offset(const sg_tensor *t, int64_t i);

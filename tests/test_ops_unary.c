@@ -55,6 +55,8 @@ static sg_tensor *f_abs(sg_tensor *const *x, int n, void *c) {
 }
 static sg_tensor *f_sigmoid(sg_tensor *const *x, int n, void *c) { UNUSED; (void)c; return sg_sigmoid(x[0]); }
 static sg_tensor *f_tanh(sg_tensor *const *x, int n, void *c) { UNUSED; (void)c; return sg_tanh(x[0]); }
+static sg_tensor *f_gelu(sg_tensor *const *x, int n, void *c) { UNUSED; (void)c; return sg_gelu(x[0]); }
+static sg_tensor *f_gelu_tanh(sg_tensor *const *x, int n, void *c) { UNUSED; (void)c; return sg_gelu_tanh(x[0]); }
 static sg_tensor *f_relu(sg_tensor *const *x, int n, void *c) {
     UNUSED;
     assert_avoids_kinks(c, x[0]);
@@ -101,6 +103,8 @@ static const tu_case CASES[] = {
     ROWS("sigmoid", f_sigmoid, .lo = -4, .hi = 4),
     ROWS("tanh", f_tanh, .lo = -2, .hi = 2),
     ROWS("relu", f_relu, .iarg = {KINK_AT_ZERO}),
+    ROWS("gelu", f_gelu, .lo = -3, .hi = 3),
+    ROWS("gelu_tanh", f_gelu_tanh, .lo = -3, .hi = 3),
     ROWS("clamp(-0.5,0.5)", f_clamp, .farg = {-0.5, 0.5}, .iarg = {KINK_AT_BOUNDS}),
     ROWS("clamp(-inf,0.3)", f_clamp, .farg = {-INFINITY, 0.3}, .iarg = {KINK_AT_BOUNDS}),
     ROWS("clamp(0.2,0.2)", f_clamp, .farg = {0.2, 0.2}, .iarg = {KINK_AT_BOUNDS}),

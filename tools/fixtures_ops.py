@@ -106,13 +106,48 @@ def select():
     return fam.save()
 
 
+# op codes of the "order" family (tests/test_ops_torch.c has the same table)
+ORD_MIN, ORD_ARGMAX, ORD_ARGMIN, ORD_TOPK, ORD_VAR, ORD_STD, ORD_VAR_ALL, ORD_CUMSUM, ORD_GELU, ORD_GELU_TANH = range(10)
+
+
+def order():
+    """min/argmax/argmin/topk/var/std/cumsum/gelu; args: op code, dim, p1, p2."""
+    fam = Family("order")
+    x = lambda name, *shape, **kw: fam.rand(name, *shape, **kw)  # noqa: E731
+    c = fam.case
+    c("min_dim1", lambda a: torch.min(a, 1).values, [x("min_dim1", 3, 5)], args=(ORD_MIN, 1, 0, 0))
+    c("min_keep", lambda a: torch.min(a, 0, keepdim=True).values, [x("min_keep", 4, 2, 3)], args=(ORD_MIN, 0, 1, 0))
+    a = x("argmax", 4, 6)
+    c("argmax", lambda a: torch.max(a, -1).values, [a], args=(ORD_ARGMAX, -1, 0, 0),
+      extra=[torch.argmax(a, -1).numpy()])
+    a = x("argmin", 3, 4, 2)
+    c("argmin", lambda a: torch.min(a, 1).values, [a], args=(ORD_ARGMIN, 1, 0, 0), extra=[torch.argmin(a, 1).numpy()])
+    for name, shape, dim, k, largest in [("topk_last", (3, 7), -1, 3, 1), ("topk_small_dim0", (5, 2, 3), 0, 2, 0),
+                                         ("topk_full", (2, 4), 1, 4, 1)]:
+        a = x(name, *shape)
+        r = torch.topk(a, k, dim, largest=bool(largest))
+        c(name, lambda a, k=k, dim=dim, largest=largest: torch.topk(a, k, dim, largest=bool(largest)).values, [a],
+          args=(ORD_TOPK, dim, k, largest), extra=[r.indices.numpy()])
+    c("var_dim1_unbiased", lambda a: torch.var(a, 1, unbiased=True), [x("var1", 3, 5)], args=(ORD_VAR, 1, 1, 0))
+    c("var_dim0_biased", lambda a: torch.var(a, 0, unbiased=False), [x("var0", 4, 3)], args=(ORD_VAR, 0, 0, 0))
+    c("std_dim_last", lambda a: torch.std(a, -1, unbiased=True), [x("std", 2, 3, 4)], args=(ORD_STD, -1, 1, 0))
+    c("std_biased", lambda a: torch.std(a, 1, unbiased=False), [x("stdb", 3, 6)], args=(ORD_STD, 1, 0, 0))
+    c("var_all", lambda a: torch.var(a), [x("varall", 3, 4)], args=(ORD_VAR_ALL, 0, 1, 0))
+    c("cumsum_dim0", lambda a: torch.cumsum(a, 0), [x("cs0", 5, 3)], args=(ORD_CUMSUM, 0, 0, 0))
+    c("cumsum_mid", lambda a: torch.cumsum(a, 1), [x("cs1", 2, 4, 3)], args=(ORD_CUMSUM, 1, 0, 0))
+    c("gelu", lambda a: F.gelu(a), [x("gelu", 4, 6, lo=-4, hi=4)], args=(ORD_GELU, 0, 0, 0))
+    c("gelu_tanh", lambda a: F.gelu(a, approximate="tanh"), [x("gelut", 4, 6, lo=-4, hi=4)],
+      args=(ORD_GELU_TANH, 0, 0, 0))
+    return fam.save()
+
+
 def write_ops_fixtures():
     """Writes every ops_*.safetensors; returns the number of files."""
     os.makedirs(OUT, exist_ok=True)
     return sum(f() for f in FAMILIES)
 
 
-FAMILIES = [layer_norm, select]
+FAMILIES = [layer_norm, select, order]
 
 if __name__ == "__main__":
     print("wrote %d op fixtures" % write_ops_fixtures())

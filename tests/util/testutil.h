@@ -9,6 +9,7 @@
 
 #include "io/safetensors.h"
 #include "seqgrad.h"
+#include "nn/rnn_impl.h" /* internal: the fused op's configuration-level entry (test_rnn_fused) */
 
 enum { TU_MAX_IN = 6 };
 
