@@ -40,7 +40,7 @@ int main() {
     }
     double gnorm = 0;
     sg_tensor *g = sg_model_flat_grads(m.get());
-    for (int64_t i = 0; i < sg_model_numel(m.get()); i++) gnorm += sg_get_flat(g, i) * sg_get_flat(g, i);
+    for (int64_t i = 0; i < sg_numel(g); i++) gnorm += sg_get_flat(g, i) * sg_get_flat(g, i);  // padding: zeros
     bool ok = std::isfinite(gnorm) && gnorm > 0 && sg_library_version()->blas_openmp;
     std::printf("consumer (C++): seqgrad %s, LSTM %d params, loss %.6f, |grad| %.6f: %s\n",
                 sg_library_version()->string, int(sg_model_numel(m.get())), sg_get_flat(loss, 0), std::sqrt(gnorm),
