@@ -225,8 +225,31 @@ static int sample(net_t *n, const sg_char_corpus *cc, const char *prompt, int64_
     return rc;
 }
 
-static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch) {
-    return ex_save_checkpoint("char_lm", path, n->m, opt, epoch, "best_val_ppl", best, best_epoch);
+static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch, const char *recipe) {
+    return ex_save_checkpoint("char_lm", path, n->m, opt, epoch, "best_val_ppl", best, best_epoch,
+                              (const char *const[]){"recipe", recipe, NULL});
+}
+
+/* 0 when the start of path looks like text; else 1 with a message (gzip, NUL bytes, or mostly
+ * control bytes): the corpus loader maps any byte to a character, so a binary file would "train". */
+static int check_text(const char *path) {
+    enum { SNIFF = 65536, CONTROL_MAX_PERCENT = 5 };
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0; /* the loader reports it */
+    static unsigned char b[SNIFF];
+    size_t n = fread(b, 1, sizeof b, f), ctl = 0;
+    fclose(f);
+    const char *why = NULL;
+    if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b) why = "is gzip-compressed (gunzip it first)";
+    for (size_t i = 0; i < n && !why; i++) {
+        if (b[i] == 0) why = "contains NUL bytes: a binary file, not text";
+        else if (b[i] < 0x20 && b[i] != '\n' && b[i] != '\r' && b[i] != '\t' && b[i] != '\f') ctl++;
+    }
+    if (!why && ctl * 100 > n * CONTROL_MAX_PERCENT) why = "is mostly control bytes: a binary file, not text";
+    if (!why && n == 0) why = "is empty";
+    if (!why) return 0;
+    fprintf(stderr, "char_lm: --data %s %s\n", path, why);
+    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -249,6 +272,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "char_lm: --hidden and --seq must be >= 1, --sample-len, --clip, --temperature >= 0\n");
         return 2;
     }
+    if (check_text(a.data)) return 1;
     sg_char_corpus cc;
     if (sg_time_machine_load(a.data, &cc)) {
         fprintf(stderr, "char_lm: cannot load --data %s: %s\n(expected the plain-text Time Machine, e.g. "
@@ -256,6 +280,16 @@ int main(int argc, char **argv) {
         return 1;
     }
     int64_t n_train = a.limit > 0 && a.limit < cc.n_train ? a.limit : cc.n_train;
+    if (n_train < 1 || cc.n - cc.n_train < 1 || cc.vocab_size < 2) {
+        fprintf(stderr, "char_lm: --data %s has %lld training and %lld validation characters, vocabulary %lld: "
+                        "too little text to train on\n", a.data, (long long)n_train, (long long)(cc.n - cc.n_train),
+                (long long)cc.vocab_size);
+        sg_char_corpus_free(&cc);
+        return 1;
+    }
+    char recipe[NUM_BUF * 2]; /* what a resumed run must share with the checkpoint's run */
+    snprintf(recipe, sizeof recipe, "hidden=%lld seq=%lld partition=%s clip=%g", (long long)o.hidden, (long long)o.seq,
+             o.random ? "random" : "sequential", o.clip);
     net_t n = {.m = sg_model_new(SG_F32), .V = cc.vocab_size};
     n.lstm = sg_rnn_new(n.m, "lstm", &(sg_rnn_config){.cell = SG_CELL_LSTM, .input_size = n.V, .hidden_size = o.hidden});
     n.head = sg_linear_layer_new(n.m, "fc", o.hidden, n.V, true);
@@ -274,13 +308,17 @@ int main(int argc, char **argv) {
     double best = INFINITY;
     int rc = 1;
     if (a.resume) {
+        int64_t ep = 0, be = 0;
+        if (ex_meta_same("char_lm", a.resume, "recipe", recipe, "(use the same --hidden, --seq, --partition, --clip)") ||
+            ex_meta_int("char_lm", a.resume, "epoch", 0, EX_EPOCHS_MAX, &ep) ||
+            ex_meta_real("char_lm", a.resume, "best_val_ppl", 1, INFINITY, &best) ||
+            ex_meta_int("char_lm", a.resume, "best_epoch", 0, ep, &be))
+            goto done;
         if (sg_checkpoint_load(a.resume, n.m, opt)) {
             fprintf(stderr, "char_lm: cannot resume from %s: %s\n", a.resume, sg_last_error());
             goto done;
         }
-        start = (int)ex_meta_num(a.resume, "epoch", 0);
-        best = ex_meta_num(a.resume, "best_val_ppl", INFINITY);
-        best_epoch = (int)ex_meta_num(a.resume, "best_epoch", 0);
+        start = (int)ep, best_epoch = (int)be;
         printf("resumed from %s after epoch %d (best validation perplexity %.3f)\n", a.resume, start, best);
     }
     ex_log log;
@@ -329,7 +367,8 @@ int main(int argc, char **argv) {
         printf("epoch %2d  train loss %.4f (ppl %.3f)  val ppl %.3f%s  %.2f s train (%.0f chars/s) + %.2f s eval\n", ep,
                loss, exp(loss), ppl, improved ? " *" : "", dt, (double)(s.n_batches * s.T * s.B) / dt, et);
         ex_log_row(&log, "%d,%.6f,%.6f,%.6f,%.3f,%.3f", ep, loss, exp(loss), ppl, et, dt);
-        if (save(ckpt, &n, opt, ep, best, best_epoch) || (improved && save(best_ckpt, &n, opt, ep, best, best_epoch)))
+        if (save(ckpt, &n, opt, ep, best, best_epoch, recipe) ||
+            (improved && save(best_ckpt, &n, opt, ep, best, best_epoch, recipe)))
             goto close;
     }
     if (trained) {

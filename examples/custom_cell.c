@@ -1,7 +1,9 @@
 /* Writing a new recurrent model: a Minimal Gated Unit built only from ops (examples/mgu_cell.h),
  * trained on the adding problem, then gradchecked in float64. See the README section
  * "Writing a new recurrent model". */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "mgu_cell.h"
 
@@ -27,7 +29,16 @@ static sg_tensor *seq_fn(sg_tensor *const *in, int n, void *ctx) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: %s [STEPS]\nA Minimal Gated Unit built from ops, trained on the adding problem (default %d "
+               "Adam steps), then gradchecked in float64.\n", argv[0], STEPS);
+        return 0;
+    }
     int steps = argc > 1 ? atoi(argv[1]) : STEPS;
+    if (steps < 1) {
+        fprintf(stderr, "%s: STEPS must be a number >= 1 (got '%s'; see --help)\n", argv[0], argv[1]);
+        return 2;
+    }
     sg_set_num_threads(2);
     sg_model *m = sg_model_new(SG_F32);
     mgu_cell cell;

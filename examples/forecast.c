@@ -25,7 +25,10 @@
 #include "excommon.h"
 #include "io/checkpoint.h"
 
-enum { SEASON = 12, TEST_MONTHS = 24, MAX_SEEDS = 100, REPORTS_PER_SEED = 10, META_BUF = 2048, NUM_BUF = 32 };
+enum { SEASON = 12, TEST_MONTHS = 24, MAX_SEEDS = 100, REPORTS_PER_SEED = 10, META_BUF = 2048, NUM_BUF = 32,
+       DESC_BUF = 128, SEEDS_BUF = MAX_SEEDS * 24 };
+#define RMSE_MAX 1e300 /* what a checkpoint's finished-seed RMSE may be */
+#define SCALE_MIN 1e-12 /* below this the training series is constant */
 #define NAME "forecast"
 
 typedef struct {
@@ -79,7 +82,11 @@ static int problem_init(problem *p, const double *y, int64_t n, const recipe *r)
         }
     }
     double mean = s / (double)cnt;
-    p->scale = r->levels ? s : sqrt(ss / (double)cnt - mean * mean); /* max, or standard deviation */
+    p->scale = r->levels ? s : sqrt(fmax(ss / (double)cnt - mean * mean, 0)); /* max, or standard deviation */
+    if (!(p->scale > SCALE_MIN) || !isfinite(p->scale))
+        return sg_set_error(SG_ERR_ARG, "the training series %s (%s %g): nothing to learn, no scale for the inputs",
+                            r->levels ? "has no positive value" : "has no seasonal change (constant y[t] - y[t-12])",
+                            r->levels ? "max" : "std", p->scale);
     for (int64_t t = p->first; t < n; t++) p->u[t] /= p->scale;
     for (int64_t t = p->first + p->W; t < p->n_train; t++) p->train_t[p->n_win++] = t;
     return SG_OK;
@@ -148,19 +155,32 @@ static int build(net_t *n, const recipe *r, const ex_args *a, uint64_t seed, sg_
 /* Checkpoint metadata: the seed being trained, its finished epochs, the final RMSE of every
  * finished seed ("done", comma-separated) and the best test RMSE so far. */
 static int save_ckpt(const char *out, const char *file, net_t *n, sg_optim *opt, int seed_i, int epoch,
-                     const double *done, int n_done, double best) {
+                     const double *done, int n_done, double best, const char *desc) {
     char path[1024], si[NUM_BUF], ep[NUM_BUF], bs[NUM_BUF], dn[META_BUF] = "";
     snprintf(si, sizeof si, "%d", seed_i);
     snprintf(ep, sizeof ep, "%d", epoch);
     snprintf(bs, sizeof bs, "%.17g", best);
     for (int i = 0, k = 0; i < n_done; i++)
         k += snprintf(dn + k, sizeof dn - (size_t)k, "%s%.17g", i ? "," : "", done[i]);
-    const char *meta[] = {"seed_index", si, "epoch", ep, "done", dn, "best_test_rmse", bs, "example", NAME, NULL};
-    return sg_checkpoint_save(ex_path(path, sizeof path, out, file), n->m, opt, meta);
+    const char *meta[] = {"seed_index", si, "epoch", ep, "done", dn, "best_test_rmse", bs, "example", NAME,
+                          "recipe", desc, NULL};
+    if (!sg_checkpoint_save(ex_path(path, sizeof path, out, file), n->m, opt, meta)) return 0;
+    fprintf(stderr, NAME ": cannot save %s: %s\n", path, sg_last_error());
+    return 1;
 }
 
-static int read_meta(const char *path, const char *key, char *buf, size_t n) {
-    return sg_checkpoint_meta(path, key, buf, n) < 0 ? -1 : 0;
+/* Reads and validates the resume state of ckpt (issue 9: every value checked, nothing trusted). */
+static int read_resume(const char *ckpt, const char *desc, int seeds, int *seed0, int *ep0, double *best, double *done,
+                       int *n_done) {
+    int64_t si, ep;
+    if (ex_meta_same(NAME, ckpt, "recipe", desc, "(use the same --recipe, --hidden, --window)") ||
+        ex_meta_int(NAME, ckpt, "seed_index", 0, seeds - 1, &si) ||
+        ex_meta_int(NAME, ckpt, "epoch", 0, EX_EPOCHS_MAX, &ep) ||
+        ex_meta_real(NAME, ckpt, "best_test_rmse", 0, INFINITY, best) ||
+        ex_meta_reals(NAME, ckpt, "done", 0, RMSE_MAX, (int)si, (int)si + 1, done, n_done))
+        return 1;
+    *seed0 = (int)si, *ep0 = (int)ep;
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -194,6 +214,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     int rc = 1, seed0 = 0, ep0 = 0, n_done = 0;
+    bool reported = false; /* the failure's message is printed already */
     double done[MAX_SEEDS], best = INFINITY, se = 0, t_all = ex_now();
     ex_log log = {0};
     net_t net = {0};
@@ -212,20 +233,18 @@ int main(int argc, char **argv) {
            (long long)r.window, a.lr, a.batch, a.epochs, r.seeds, a.threads, sg_backend_name(sg_rnn_default_backend()));
     printf("seasonal-naive baseline (y[t-12]): test RMSE %.2f\n", naive);
 
+    char desc[DESC_BUF]; /* what a resumed run must share with the checkpoint's run */
+    snprintf(desc, sizeof desc, "%s hidden=%lld window=%lld", r.levels ? "torch" : "default", (long long)r.hidden,
+             (long long)r.window);
     if (a.resume) { /* seed index, finished epochs and the finished seeds' results from the metadata */
-        char buf[META_BUF];
-        if (read_meta(a.resume, "seed_index", buf, sizeof buf)) goto fail;
-        seed0 = atoi(buf);
-        if (read_meta(a.resume, "epoch", buf, sizeof buf)) goto fail;
-        ep0 = atoi(buf);
-        if (read_meta(a.resume, "best_test_rmse", buf, sizeof buf)) goto fail;
-        best = atof(buf);
-        if (read_meta(a.resume, "done", buf, sizeof buf)) goto fail;
-        for (char *s = buf; *s && n_done < MAX_SEEDS; s += strcspn(s, ","), s += *s == ',')
-            done[n_done++] = atof(s);
+        if (read_resume(a.resume, desc, r.seeds, &seed0, &ep0, &best, done, &n_done)) {
+            reported = true;
+            goto fail;
+        }
         if (ep0 >= a.epochs) seed0++, ep0 = 0; /* that seed had finished */
         if (n_done > seed0) n_done = seed0;    /* a seed trained on for more epochs reports anew */
-        printf("resumed from %s: seed %d of %d at epoch %d, %d seed(s) finished\n", a.resume, seed0 + 1, r.seeds, ep0, n_done);
+        if (ep0 == 0) /* nothing to load: the next seed starts fresh */
+            printf("resumed from %s: %d seed(s) finished, starting seed %d of %d\n", a.resume, n_done, seed0 + 1, r.seeds);
     }
     if (ex_log_open(&log, a.out_dir, NAME, "epoch,train_loss,train_rmse,test_rmse,seed,seconds", a.resume != NULL))
         goto fail;
@@ -239,6 +258,8 @@ int main(int argc, char **argv) {
         if (a.resume && si == seed0 && ep0 > 0) {
             if (sg_checkpoint_load(a.resume, net.m, opt)) goto fail;
             start = ep0;
+            printf("resumed from %s: seed %d of %d at epoch %d, %d seed(s) finished\n", a.resume, seed0 + 1, r.seeds, ep0,
+                   n_done);
         }
         sg_batcher bt;
         if (sg_batcher_init(&bt, p.n_win, a.batch, false)) goto fail;
@@ -279,9 +300,10 @@ int main(int argc, char **argv) {
             if (!a.quiet && ((ep + 1) % report == 0 || last))
                 printf("seed %llu epoch %4d  train loss %.5f  train RMSE %7.2f  test RMSE %7.2f\n",
                        (unsigned long long)seed, ep + 1, sum / (double)p.n_win, train_rmse, test);
-            if (save_ckpt(a.out_dir, NAME ".ckpt", &net, opt, si, ep + 1, done, n_done, best) ||
-                (improved && save_ckpt(a.out_dir, NAME ".best.ckpt", &net, opt, si, ep + 1, done, n_done, best))) {
+            if (save_ckpt(a.out_dir, NAME ".ckpt", &net, opt, si, ep + 1, done, n_done, best, desc) ||
+                (improved && save_ckpt(a.out_dir, NAME ".best.ckpt", &net, opt, si, ep + 1, done, n_done, best, desc))) {
                 free(tb), sg_batcher_free(&bt);
+                reported = true;
                 goto fail;
             }
         }
@@ -298,10 +320,16 @@ int main(int argc, char **argv) {
     for (int i = 0; i < n_done; i++) printf(" %.2f", done[i]);
     printf("\n" NAME ": test RMSE %.2f +- %.2f over %d seed(s) (seasonal naive %.2f); %.3f s/epoch; wall %.1f s\n", mean,
            sqrt(var), n_done, naive, epochs_run ? t_train / (double)epochs_run : 0, ex_now() - t_all);
-    if (a.plot) ex_plot(&log, a.out_dir, NAME, 0, (const int[]){3, 4}, 2, (const char *const[]){"train RMSE", "test RMSE"});
+    if (a.plot) { /* one curve per seed against the epoch (column 5 is the seed) */
+        char seeds[SEEDS_BUF];
+        for (int i = 0, k = 0; i < r.seeds && k < (int)sizeof seeds; i++)
+            k += snprintf(seeds + k, sizeof seeds - (size_t)k, "%s%llu", i ? " " : "", (unsigned long long)(a.seed + (uint64_t)i));
+        ex_plot_groups(&log, a.out_dir, NAME, 1, 5, seeds, (const int[]){3, 4}, 2,
+                       (const char *const[]){"train RMSE", "test RMSE"});
+    }
     rc = 0;
 fail:
-    if (rc) fprintf(stderr, NAME ": error: %s\n", sg_last_error());
+    if (rc && !reported) fprintf(stderr, NAME ": error: %s\n", sg_last_error());
     sg_tape_clear();
     ex_log_close(&log);
     sg_optim_free(opt);

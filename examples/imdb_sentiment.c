@@ -32,7 +32,7 @@
 #include "io/checkpoint.h"
 
 enum { VOCAB_WORDS = 20000, EMBED = 128, HIDDEN = 128, MAX_LEN = 400, EVAL_BATCH = 256, BUCKET_POOL = 50,
-       PATH_BUF = 1024, NUM_BUF = 64, TORCH_MAX_LEN = 200, TORCH_EPOCHS = 3 };
+       PATH_BUF = 1024, NUM_BUF = 64, RECIPE_BUF = 256, TORCH_MAX_LEN = 200, TORCH_EPOCHS = 3 };
 #define MASKED_VALUE (-1e30) /* padded steps never win the max (outputs are bounded by 1) */
 #define DEFAULT_EMB_DROPOUT 0.3
 #define DEFAULT_DROPOUT 0.5
@@ -220,6 +220,10 @@ static int load_split(const char *root, const char *name, int64_t limit, uint64_
                       split_t *s) {
     sg_text_set ts;
     if (sg_imdb_read(root, name, &ts)) return 1;
+    if (ts.n == 0) {
+        sg_text_set_free(&ts);
+        return sg_set_error(SG_ERR_FORMAT, "%s/%s/pos and %s/%s/neg hold no reviews", root, name, root, name), 1;
+    }
     int64_t n = limit > 0 && limit < ts.n ? limit : ts.n;
     sg_rng rng = sg_rng_new(seed ^ RNG_STREAM_SUBSET);
     int64_t *pick = n < ts.n ? sg_permutation(&rng, ts.n) : NULL;
@@ -239,8 +243,9 @@ static int load_split(const char *root, const char *name, int64_t limit, uint64_
     return rc;
 }
 
-static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch) {
-    return ex_save_checkpoint("imdb_sentiment", path, n->m, opt, epoch, "best_test_acc", best, best_epoch);
+static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double best, int best_epoch, const char *recipe) {
+    return ex_save_checkpoint("imdb_sentiment", path, n->m, opt, epoch, "best_test_acc", best, best_epoch,
+                              (const char *const[]){"recipe", recipe, NULL});
 }
 
 int main(int argc, char **argv) {
@@ -292,6 +297,16 @@ int main(int argc, char **argv) {
         sg_vocab_free(v), sg_encoded_free(&tr.enc), sg_encoded_free(&te.enc), free(tr.labels), free(te.labels);
         return 1;
     }
+    if (tr.enc.n < 1 || te.enc.n < 1) {
+        fprintf(stderr, "imdb_sentiment: --data %s has %lld training and %lld test reviews; need at least one of each\n",
+                a.data, (long long)tr.enc.n, (long long)te.enc.n);
+        sg_vocab_free(v), sg_encoded_free(&tr.enc), sg_encoded_free(&te.enc), free(tr.labels), free(te.labels);
+        return 1;
+    }
+    char recipe[RECIPE_BUF]; /* what a resumed run must share with the checkpoint's run */
+    snprintf(recipe, sizeof recipe, "pool=%s max_len=%lld keep=%s emb_dropout=%g dropout=%g buckets=%s vocab=%lld clip=%g",
+             o.pool == POOL_MAX ? "max" : "final", (long long)o.max_len, o.keep_start ? "start" : "end", o.emb_dropout,
+             o.dropout, o.no_bucket ? "off" : "on", (long long)o.vocab, o.clip);
     net_t n = {.m = sg_model_new(SG_F32), .o = &o};
     int64_t V = sg_vocab_size(v);
     n.emb = sg_embedding_layer_new(n.m, "embedding", V, o.embed, SG_VOCAB_PAD);
@@ -311,13 +326,18 @@ int main(int argc, char **argv) {
     ex_path(ckpt, sizeof ckpt, a.out_dir, "imdb_sentiment.ckpt");
     ex_path(best_ckpt, sizeof best_ckpt, a.out_dir, "imdb_sentiment.best.ckpt");
     if (a.resume) {
+        const char *p = "imdb_sentiment";
+        int64_t ep = 0, be = 0;
+        if (ex_meta_same(p, a.resume, "recipe", recipe, "(use the same --recipe and model/data flags)") ||
+            ex_meta_int(p, a.resume, "epoch", 0, EX_EPOCHS_MAX, &ep) ||
+            ex_meta_real(p, a.resume, "best_test_acc", -1, 1, &best) ||
+            ex_meta_int(p, a.resume, "best_epoch", 0, ep, &be))
+            goto done;
         if (sg_checkpoint_load(a.resume, n.m, opt)) {
             fprintf(stderr, "imdb_sentiment: cannot resume from %s: %s\n", a.resume, sg_last_error());
             goto done;
         }
-        start = (int)ex_meta_num(a.resume, "epoch", 0);
-        best = ex_meta_num(a.resume, "best_test_acc", -1);
-        best_epoch = (int)ex_meta_num(a.resume, "best_epoch", 0);
+        start = (int)ep, best_epoch = (int)be;
         printf("resumed from %s after epoch %d\n", a.resume, start);
     }
     if (ex_log_open(&log, a.out_dir, "imdb_sentiment", "epoch,train_loss,train_acc,test_loss,test_acc,eval_seconds,seconds",
@@ -358,7 +378,8 @@ int main(int argc, char **argv) {
         printf("epoch %2d  train loss %.4f acc %.2f %%  test loss %.4f acc %.2f %%%s  %.1f s train (%.0f reviews/s) + %.1f s eval\n",
                ep, tr_loss, 100 * tr_acc, te_loss, 100 * te_acc, improved ? " *" : "", dt, (double)tr.enc.n / dt, et);
         ex_log_row(&log, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.3f", ep, tr_loss, tr_acc, te_loss, te_acc, et, dt);
-        if (save(ckpt, &n, opt, ep, best, best_epoch) || (improved && save(best_ckpt, &n, opt, ep, best, best_epoch)))
+        if (save(ckpt, &n, opt, ep, best, best_epoch, recipe) ||
+            (improved && save(best_ckpt, &n, opt, ep, best, best_epoch, recipe)))
             goto done;
     }
     if (a.plot) ex_plot(&log, a.out_dir, "imdb_sentiment", 1, (const int[]){3, 5}, 2, (const char *const[]){"train acc", "test acc"});

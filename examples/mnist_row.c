@@ -19,7 +19,10 @@
 #include "excommon.h"
 #include "io/checkpoint.h"
 
-enum { ROWS = 28, COLS = 28, CLASSES = SG_MNIST_CLASSES, EVAL_BATCH = 1000, MAX_LAYERS = 8, META_BUF = 64 };
+enum { ROWS = 28, COLS = 28, CLASSES = SG_MNIST_CLASSES, EVAL_BATCH = 1000, MAX_LAYERS = 8, META_BUF = 64, DESC_BUF = 256 };
+#define SCHED_STEPS_MAX ((int64_t)1 << 50) /* what a checkpoint's schedule may claim */
+#define LR_MIN_VALID 1e-12
+#define LR_MAX_VALID 1e3
 #define MNIST_MEAN 0.1307 /* pixel mean and std of the MNIST training set, for --normalize */
 #define MNIST_STD 0.3081
 #define MIN_LR 1e-5
@@ -147,12 +150,21 @@ static float *pixels(const sg_mnist *d, bool normalize) {
     return p;
 }
 
-static int save_ckpt(const char *out, const char *file, net_t *n, sg_optim *opt, int epoch, double best) {
-    char path[1024], ep[META_BUF], bs[META_BUF];
+/* Checkpoint metadata: finished epochs, best test accuracy, the recipe (a resumed run must have the
+ * same) and the learning-rate schedule as run (a resumed run continues it, whatever its --epochs). */
+static int save_ckpt(const char *out, const char *file, net_t *n, sg_optim *opt, int epoch, double best,
+                     const char *desc, const sg_lr_schedule *sched, double base_lr) {
+    char path[1024], ep[META_BUF], bs[META_BUF], tot[META_BUF], wu[META_BUF], lr[META_BUF];
     snprintf(ep, sizeof ep, "%d", epoch);
     snprintf(bs, sizeof bs, "%.17g", best);
-    const char *meta[] = {"epoch", ep, "best_test_acc", bs, "example", NAME, NULL};
-    return sg_checkpoint_save(ex_path(path, sizeof path, out, file), n->m, opt, meta);
+    snprintf(tot, sizeof tot, "%lld", (long long)sched->total_steps);
+    snprintf(wu, sizeof wu, "%lld", (long long)sched->warmup_steps);
+    snprintf(lr, sizeof lr, "%.17g", base_lr);
+    const char *meta[] = {"epoch", ep, "best_test_acc", bs, "example", NAME, "recipe", desc,
+                          "sched_total_steps", tot, "sched_warmup_steps", wu, "sched_lr", lr, NULL};
+    if (!sg_checkpoint_save(ex_path(path, sizeof path, out, file), n->m, opt, meta)) return 0;
+    fprintf(stderr, NAME ": cannot save %s: %s\n", path, sg_last_error());
+    return 1;
 }
 
 int main(int argc, char **argv) {
@@ -186,6 +198,12 @@ int main(int argc, char **argv) {
         sg_mnist_free(&train), sg_mnist_free(&test);
         return 1;
     }
+    if (train.n < 1 || test.n < 1) {
+        fprintf(stderr, NAME ": '%s' holds %lld training and %lld test images; need at least one of each\n", a.data,
+                (long long)train.n, (long long)test.n);
+        sg_mnist_free(&train), sg_mnist_free(&test);
+        return 1;
+    }
     int64_t N = a.limit && a.limit < train.n ? a.limit : train.n;
     int64_t NT = r.test_limit && r.test_limit < test.n ? r.test_limit : test.n;
     float *trp = pixels(&train, r.normalize), *tep = pixels(&test, r.normalize);
@@ -201,27 +219,46 @@ int main(int argc, char **argv) {
     sg_batcher bt = {0};
     ex_log log = {0};
     int rc = 1, start_epoch = 0;
+    bool reported = false; /* the failure's message is printed already */
     double best = 0, best_final = 0, t_all = ex_now();
     if (!trp || !tep || !scratch || !yb || !n.lstm || !n.head || sg_model_finalize(n.m, a.seed)) goto fail;
     opt = sg_optim_new(n.m, &(sg_optim_config){.kind = SG_OPT_ADAM, .lr = a.lr});
     if (!opt || sg_batcher_init(&bt, N, a.batch, false)) goto fail;
-    if (a.resume) {
-        if (sg_checkpoint_load(a.resume, n.m, opt)) goto fail;
-        char ep[META_BUF], bs[META_BUF];
-        if (sg_checkpoint_meta(a.resume, "epoch", ep, sizeof ep) < 0) goto fail;
-        start_epoch = atoi(ep);
-        best = sg_checkpoint_meta(a.resume, "best_test_acc", bs, sizeof bs) < 0 ? 0 : atof(bs);
-        printf("resumed from %s after epoch %d (best test accuracy so far %.2f %%)\n", a.resume, start_epoch, 100 * best);
-    }
     int warm = r.warmup_epochs < a.epochs ? r.warmup_epochs : a.epochs - 1; /* cosine needs steps after it */
-    const sg_lr_schedule sched = {.kind = r.cosine ? SG_SCHED_COSINE : SG_SCHED_CONSTANT,
-                                  .warmup_steps = (int64_t)warm * bt.n_batches,
-                                  .total_steps = (int64_t)a.epochs * bt.n_batches,
-                                  .min_lr = r.cosine ? MIN_LR : 0};
+    sg_lr_schedule sched = {.kind = r.cosine ? SG_SCHED_COSINE : SG_SCHED_CONSTANT,
+                            .warmup_steps = (int64_t)warm * bt.n_batches,
+                            .total_steps = (int64_t)a.epochs * bt.n_batches,
+                            .min_lr = r.cosine ? MIN_LR : 0};
+    double base_lr = a.lr;
+    char desc[DESC_BUF]; /* what a resumed run must share with the checkpoint's run */
+    snprintf(desc, sizeof desc, "hidden=%lld layers=%d bidirectional=%d pixels=%s clip=%g schedule=%s",
+             (long long)r.hidden, r.layers, (int)r.bidir, r.normalize ? "standardised" : "raw", r.clip,
+             r.cosine ? "cosine" : "constant");
+    if (a.resume) {
+        int64_t ep, tot, wu;
+        double lr0;
+        reported = true; /* the readers print their own message */
+        if (ex_meta_same(NAME, a.resume, "recipe", desc, "(use the same --recipe and model flags)") ||
+            ex_meta_int(NAME, a.resume, "epoch", 0, EX_EPOCHS_MAX, &ep) ||
+            ex_meta_real(NAME, a.resume, "best_test_acc", 0, 1, &best) ||
+            ex_meta_int(NAME, a.resume, "sched_total_steps", 1, SCHED_STEPS_MAX, &tot) ||
+            ex_meta_int(NAME, a.resume, "sched_warmup_steps", 0, r.cosine ? tot - 1 : tot, &wu) ||
+            ex_meta_real(NAME, a.resume, "sched_lr", LR_MIN_VALID, LR_MAX_VALID, &lr0))
+            goto fail;
+        reported = false;
+        if (sg_checkpoint_load(a.resume, n.m, opt)) goto fail;
+        start_epoch = (int)ep;
+        sched.total_steps = tot, sched.warmup_steps = wu, base_lr = lr0;
+        printf("resumed from %s after epoch %d (best test accuracy so far %.2f %%); continuing its %s schedule: "
+               "lr %g, %lld warm-up and %lld total steps, now at step %lld\n",
+               a.resume, start_epoch, 100 * best, r.cosine ? "cosine" : "constant", base_lr, (long long)wu,
+               (long long)tot, (long long)sg_optim_steps(opt));
+        if (base_lr != a.lr) printf("  (--lr %g ignored: the schedule is the checkpoint's)\n", a.lr);
+    }
     printf(NAME ": %lld train / %lld test images, LSTM(%lld) x %d layer(s)%s -> Linear(%d), %lld parameters\n"
            "  Adam lr %g (%s, warm-up %d epoch(s)), clip %g, batch %d, %d epochs, %s pixels, %d thread(s), backend %s\n",
            (long long)N, (long long)NT, (long long)r.hidden, r.layers, r.bidir ? " bidirectional" : "", CLASSES,
-           (long long)sg_model_numel(n.m), a.lr, r.cosine ? "cosine" : "constant", warm, r.clip, a.batch,
+           (long long)sg_model_numel(n.m), base_lr, r.cosine ? "cosine" : "constant", warm, r.clip, a.batch,
            a.epochs, r.normalize ? "standardised" : "raw", a.threads, sg_backend_name(sg_rnn_default_backend()));
     if (ex_log_open(&log, a.out_dir, NAME, "epoch,train_loss,train_acc,test_loss,test_acc,lr,eval_seconds,seconds",
                     a.resume != NULL))
@@ -240,7 +277,7 @@ int main(int argc, char **argv) {
         for (int64_t k = 0; k < bt.n_batches; k++) {
             const int64_t *idx;
             int64_t B = sg_batcher_batch(&bt, k, &idx);
-            sg_optim_set_lr(opt, sg_lr_at(&sched, a.lr, (int64_t)ep * bt.n_batches + k));
+            sg_optim_set_lr(opt, sg_lr_at(&sched, base_lr, sg_optim_steps(opt))); /* the run's step, resumed or not */
             sg_gather_rows_i64(train.labels, train.n, 1, idx, B, yb);
             sg_tensor *x = make_batch(trp, idx, B, scratch);
             sg_model_zero_grad(n.m);
@@ -269,9 +306,11 @@ int main(int argc, char **argv) {
                sg_optim_lr(opt), t1 - t0, t2 - t1);
         ex_log_row(&log, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%.3f", ep + 1, sum / (double)seen, (double)ok / (double)seen,
                    tl, ta, sg_optim_lr(opt), t2 - t1, t1 - t0);
-        if (save_ckpt(a.out_dir, NAME ".ckpt", &n, opt, ep + 1, best) ||
-            (improved && save_ckpt(a.out_dir, NAME ".best.ckpt", &n, opt, ep + 1, best)))
+        if (save_ckpt(a.out_dir, NAME ".ckpt", &n, opt, ep + 1, best, desc, &sched, base_lr) ||
+            (improved && save_ckpt(a.out_dir, NAME ".best.ckpt", &n, opt, ep + 1, best, desc, &sched, base_lr))) {
+            reported = true;
             goto fail;
+        }
     }
     int ran = a.epochs - start_epoch;
     if (ran > 0)
@@ -283,7 +322,7 @@ int main(int argc, char **argv) {
         ex_plot(&log, a.out_dir, NAME, 1, (const int[]){3, 5}, 2, (const char *const[]){"train acc", "test acc"});
     rc = 0;
 fail:
-    if (rc) fprintf(stderr, NAME ": error: %s\n", sg_last_error());
+    if (rc && !reported) fprintf(stderr, NAME ": error: %s\n", sg_last_error());
     sg_tape_clear();
     ex_log_close(&log);
     sg_batcher_free(&bt);

@@ -192,6 +192,21 @@ sg_tensor *sg_index_select(sg_tensor *a, int dim, int64_t n, const int64_t *idx)
  * (shape..., E). Rows equal to padding_idx get no gradient (padding_idx < 0: none). */
 sg_tensor *sg_embedding(sg_tensor *weight, int ndim, const int64_t *shape, const int64_t *idx,
                         int64_t padding_idx);
+/** torch.gather along dim: out[..., j, ...] = x[..., index[..., j, ...], ...], for x (..., S, ...) and
+ * an index array of x's ndim with shape index_shape (sizes <= x's off dim, any size along dim),
+ * given row-major as int64_t (seqgrad tensors are float only; see sg_argmax). -> index_shape, a new
+ * tape-owned tensor. The gradient is scatter-added into x (duplicates summed in index order,
+ * deterministic). index is copied. Returns NULL with SG_ERR_ARG naming the position of an index
+ * outside [0, S) (negative indices are not allowed, as torch.gather), SG_ERR_SHAPE for an index
+ * shape that does not fit, SG_ERR_NULL for a NULL index or index_shape, or a bad-dim error. */
+sg_tensor *sg_gather(sg_tensor *x, int dim, const int64_t *index_shape, const int64_t *index);
+/** torch.scatter_add along dim: a copy of x with src[..., j, ...] added at x[..., index[..., j, ...], ...]
+ * for every position of the index (shape index_shape, x's ndim, sizes <= src's and <= x's off
+ * dim; src's elements outside it are not used). -> x's shape, a new tape-owned tensor,
+ * differentiable w.r.t. x (gradient gout) and src (gout gathered at the index). Duplicates are
+ * summed in index order: deterministic for any thread count. Errors as sg_gather, plus
+ * SG_ERR_DTYPE / SG_ERR_SHAPE for a src of another dtype or ndim. */
+sg_tensor *sg_scatter_add(sg_tensor *x, int dim, const int64_t *index_shape, const int64_t *index, sg_tensor *src);
 /** cond ? a : b elementwise with broadcasting; cond is any tensor, nonzero meaning true; no
  * gradient flows to cond. */
 sg_tensor *sg_where(sg_tensor *cond, sg_tensor *a, sg_tensor *b);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs seqgrad's build and test dependencies from Debian packages, quietly and idempotently.
+# gnuplot-nox draws the examples' --plot PNGs.
 # --with-torch also installs PyTorch (only needed to regenerate test fixtures and for bench ratios).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libdnnl-dev check libsubunit-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libdnnl-dev check libsubunit-dev zlib1g-dev gnuplot-nox
       doxygen dpkg-dev binutils)
 [ "${1:-}" = "--with-torch" ] && pkgs+=(python3-torch python3-numpy)
 missing=()

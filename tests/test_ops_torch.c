@@ -68,6 +68,14 @@ static sg_tensor *fx_order(sg_tensor *const *in, int n, fx_case *c) {
     return NULL;
 }
 
+/* args: 0 gather / 1 scatter_add, dim; index c->idx with shape c->idx_shape; inputs x[, src] */
+static sg_tensor *fx_gather(sg_tensor *const *in, int n, fx_case *c) {
+    (void)n;
+    int dim = (int)c->args[1];
+    if (c->args[0] == 0) return sg_gather(in[0], dim, c->idx_shape, c->idx);
+    return sg_scatter_add(in[0], dim, c->idx_shape, c->idx, in[1]);
+}
+
 typedef struct {
     const char *family;
     fx_fn fn;
@@ -77,6 +85,7 @@ static const fx_family FAMILIES[] = {
     {"layer_norm", fx_layer_norm},
     {"select", fx_select},
     {"order", fx_order},
+    {"gather", fx_gather},
 };
 enum { NFAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 

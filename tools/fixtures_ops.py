@@ -141,13 +141,33 @@ def order():
     return fam.save()
 
 
+def gather():
+    """torch.gather (args 0, dim) and torch.scatter_add (args 1, dim); "<c>.idx" has the index shape. src has the
+    index shape: torch 1.13 cannot differentiate scatter_add with a larger src (test_ops_gather covers it)."""
+    fam = Family("gather")
+    for name, xs, dim, ishape, ss in [("g_dim1", (3, 5), 1, (3, 4), None), ("g_dim0", (4, 3), 0, (6, 2), None),
+                                      ("g_3d", (2, 3, 4), 2, (2, 2, 6), None),
+                                      ("s_dim1", (3, 5), 1, (3, 4), (3, 4)), ("s_dim0", (4, 3), 0, (6, 2), (6, 2)),
+                                      ("s_3d", (2, 3, 4), 1, (2, 5, 4), (2, 5, 4))]:
+        g = gen_of("gather/" + name)
+        idx = torch.randint(0, xs[dim], ishape, generator=g)
+        ins = [fam.rand(name, *xs)]
+        if ss is None:
+            fam.case(name, lambda x, idx=idx, dim=dim: torch.gather(x, dim, idx), ins, args=(0, dim), idx=idx.numpy())
+        else:
+            ins.append(fam.rand(name + "src", *ss))
+            fam.case(name, lambda x, src, idx=idx, dim=dim: torch.scatter_add(x, dim, idx, src), ins, args=(1, dim),
+                     idx=idx.numpy())
+    return fam.save()
+
+
 def write_ops_fixtures():
     """Writes every ops_*.safetensors; returns the number of files."""
     os.makedirs(OUT, exist_ok=True)
     return sum(f() for f in FAMILIES)
 
 
-FAMILIES = [layer_norm, select, order]
+FAMILIES = [layer_norm, select, order, gather]
 
 if __name__ == "__main__":
     print("wrote %d op fixtures" % write_ops_fixtures())

@@ -1,14 +1,16 @@
 /* Shared plumbing for the examples (see excommon.h). */
 #include "excommon.h"
 
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-enum { BAR_WIDTH = 24, SECONDS_PER_MINUTE = 60, NUM_BUF = 64 };
+enum { BAR_WIDTH = 24, SECONDS_PER_MINUTE = 60, NUM_BUF = 64, META_BUF = 2048, META_MAX_KV = 16 };
 #define REDRAW_SECONDS 0.2
 
 double ex_now(void) {
@@ -39,6 +41,9 @@ static void usage(const ex_args *a, const char *prog, const char *what, const ch
 int ex_parse(int argc, char **argv, ex_args *a, const char *prog, const char *what, const char *extra_usage,
              int (*extra)(const char *flag, const char *value, void *ctx), void *ctx) {
     if (!a->out_dir) a->out_dir = ".";
+    /* line-buffered: progress lines reach a log as they happen, and stdout and stderr sent to one
+     * file keep their order (an error never lands before the banner printed ahead of it) */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool used_value = true;
@@ -83,8 +88,8 @@ int ex_parse(int argc, char **argv, ex_args *a, const char *prog, const char *wh
         }
         if (used_value) i++;
     }
-    if (a->epochs < 1 || a->batch < 1 || !(a->lr > 0) || a->threads < 1 || a->limit < 0) {
-        fprintf(stderr, "%s: --epochs, --batch, --threads must be >= 1 and --lr > 0\n", prog);
+    if (a->epochs < 1 || a->epochs > EX_EPOCHS_MAX || a->batch < 1 || !(a->lr > 0) || a->threads < 1 || a->limit < 0) {
+        fprintf(stderr, "%s: --epochs must be in [1, %d], --batch and --threads >= 1, --lr > 0\n", prog, EX_EPOCHS_MAX);
         return -2;
     }
     if (sg_set_num_threads(a->threads) || (a->backend && sg_rnn_set_default_backend(a->backend))) {
@@ -157,42 +162,140 @@ void ex_log_close(ex_log *l) {
     l->f = NULL;
 }
 
-int ex_plot(const ex_log *l, const char *out_dir, const char *name, int x_col, const int *y_cols, int ny,
-            const char *const *titles) {
-    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-        fprintf(stderr, "--plot: gnuplot is not installed (apt-get install gnuplot-nox); no PNG written\n");
-        return 1;
-    }
-    char png[1024], script[4096];
-    char file[512];
+int ex_plot_groups(const ex_log *l, const char *out_dir, const char *name, int x_col, int group_col, const char *groups,
+                   const int *y_cols, int ny, const char *const *titles) {
+    char png[1024], gp[1024], file[512], cmd[2 * 1024];
     snprintf(file, sizeof file, "%s.png", name);
     ex_path(png, sizeof png, out_dir, file);
-    int k = snprintf(script, sizeof script,
-                     "gnuplot -e \"set terminal png size 900,500; set output '%s'; set datafile separator ','; "
-                     "set key autotitle columnhead; set xlabel 'epoch'; plot ",
-                     png);
-    for (int i = 0; i < ny && k < (int)sizeof script; i++)
-        k += snprintf(script + k, sizeof script - (size_t)k, "%s'%s' using %d:%d with linespoints title '%s'",
-                      i ? ", " : "", l->path, x_col, y_cols[i], titles[i]);
-    if (k < (int)sizeof script) snprintf(script + k, sizeof script - (size_t)k, "\"");
-    int rc = system(script);
-    if (rc == 0) printf("plot: %s\n", png);
+    snprintf(file, sizeof file, "%s.gp", name);
+    ex_path(gp, sizeof gp, out_dir, file);
+    FILE *f = fopen(gp, "w"); /* the script stays next to the PNG: rerun it with gnuplot FILE */
+    if (!f) {
+        fprintf(stderr, "--plot: cannot write %s; no PNG written\n", gp);
+        return 1;
+    }
+    fprintf(f, "set terminal png size 900,500\nset output '%s'\nset datafile separator ','\nset xlabel '%s'\nplot ", png,
+            x_col ? "epoch" : "row");
+    for (int i = 0; i < ny; i++) {
+        if (group_col) /* one curve per group: rows of other groups are undefined (1/0) for it */
+            fprintf(f, "%sfor [g in '%s'] '%s' skip 1 using %d:(strcol(%d) eq g ? $%d : 1/0) with linespoints title '%s, seed '.g",
+                    i ? ", \\\n     " : "", groups, l->path, x_col, group_col, y_cols[i], titles[i]);
+        else
+            fprintf(f, "%s'%s' skip 1 using %d:%d with linespoints title '%s'", i ? ", \\\n     " : "", l->path, x_col,
+                    y_cols[i], titles[i]);
+    }
+    fprintf(f, "\n");
+    fclose(f);
+    if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "--plot: gnuplot is not installed (apt-get install gnuplot-nox, or scripts/install-deps.sh); "
+                        "wrote %s, no PNG\n", gp);
+        return 1;
+    }
+    snprintf(cmd, sizeof cmd, "gnuplot '%s'", gp);
+    int rc = system(cmd);
+    if (rc == 0) printf("plot: %s (script %s)\n", png, gp);
+    else fprintf(stderr, "--plot: gnuplot failed on %s (exit %d); no PNG written\n", gp, rc);
     return rc == 0 ? 0 : 1;
 }
 
+int ex_plot(const ex_log *l, const char *out_dir, const char *name, int x_col, const int *y_cols, int ny,
+            const char *const *titles) {
+    return ex_plot_groups(l, out_dir, name, x_col, 0, "", y_cols, ny, titles);
+}
+
 int ex_save_checkpoint(const char *prog, const char *path, const sg_model *m, const sg_optim *opt, int epoch,
-                       const char *best_key, double best, int best_epoch) {
+                       const char *best_key, double best, int best_epoch, const char *const *extra_kv) {
     char e[NUM_BUF], b[NUM_BUF], be[NUM_BUF];
     snprintf(e, sizeof e, "%d", epoch);
     snprintf(b, sizeof b, "%.17g", best);
     snprintf(be, sizeof be, "%d", best_epoch);
-    const char *meta[] = {"epoch", e, best_key, b, "best_epoch", be, "example", prog, NULL};
+    const char *meta[META_MAX_KV * 2 + 1] = {"epoch", e, best_key, b, "best_epoch", be, "example", prog};
+    int k = 8;
+    for (int i = 0; extra_kv && extra_kv[i] && k + 2 < META_MAX_KV * 2 + 1; i++) meta[k++] = extra_kv[i];
+    meta[k] = NULL;
     if (!sg_checkpoint_save(path, m, opt, meta)) return 0;
     fprintf(stderr, "%s: cannot save %s: %s\n", prog, path, sg_last_error());
     return 1;
 }
 
-double ex_meta_num(const char *path, const char *key, double dflt) {
-    char buf[NUM_BUF];
-    return sg_checkpoint_meta(path, key, buf, sizeof buf) > 0 ? atof(buf) : dflt;
+/* The raw value of key into buf; 1 with a message when absent or unreadable. */
+static int meta_raw(const char *prog, const char *path, const char *key, char *buf, size_t n) {
+    int r = sg_checkpoint_meta(path, key, buf, n);
+    if (r >= 0 && (size_t)r < n) return 0;
+    fflush(stdout);
+    if (r >= 0) {
+        fprintf(stderr, "%s: cannot resume from %s: metadata '%s' is %d bytes long, more than any valid value\n", prog, path,
+                key, r);
+        return 1;
+    }
+    fprintf(stderr, "%s: cannot resume from %s: no valid '%s' in its metadata: %s\n", prog, path, key, sg_last_error());
+    sg_clear_error();
+    return 1;
+}
+
+static int meta_bad(const char *prog, const char *path, const char *key, const char *v, const char *want) {
+    fflush(stdout);
+    fprintf(stderr, "%s: cannot resume from %s: metadata '%s' is \"%s\", expected %s\n", prog, path, key, v, want);
+    return 1;
+}
+
+int ex_meta_int(const char *prog, const char *path, const char *key, int64_t lo, int64_t hi, int64_t *out) {
+    char buf[META_BUF], want[2 * NUM_BUF];
+    if (meta_raw(prog, path, key, buf, sizeof buf)) return 1;
+    snprintf(want, sizeof want, "an integer in [%lld, %lld]", (long long)lo, (long long)hi);
+    char *end;
+    errno = 0;
+    long long v = strtoll(buf, &end, 10);
+    if (!buf[0] || *end || errno || v < lo || v > hi) return meta_bad(prog, path, key, buf, want);
+    *out = v;
+    return 0;
+}
+
+static bool parse_real(const char *s, const char **end, double lo, double hi, double *out) {
+    char *e;
+    errno = 0;
+    double v = strtod(s, &e);
+    *end = e;
+    if (e == s || errno == ERANGE || isnan(v) || v < lo || v > hi) return false;
+    if (isinf(v) && !isinf(hi)) return false;
+    *out = v;
+    return true;
+}
+
+int ex_meta_real(const char *prog, const char *path, const char *key, double lo, double hi, double *out) {
+    char buf[META_BUF], want[2 * NUM_BUF];
+    if (meta_raw(prog, path, key, buf, sizeof buf)) return 1;
+    snprintf(want, sizeof want, "a number in [%g, %g]", lo, hi);
+    const char *end;
+    if (!parse_real(buf, &end, lo, hi, out) || *end) return meta_bad(prog, path, key, buf, want);
+    return 0;
+}
+
+int ex_meta_reals(const char *prog, const char *path, const char *key, double lo, double hi, int n_min, int n_max,
+                  double *out, int *n_out) {
+    char buf[META_BUF], want[4 * NUM_BUF];
+    if (meta_raw(prog, path, key, buf, sizeof buf)) return 1;
+    snprintf(want, sizeof want, "%d to %d comma-separated number(s) in [%g, %g]", n_min, n_max, lo, hi);
+    int n = 0;
+    for (const char *s = buf; *s;) {
+        const char *end;
+        if (n == n_max || !parse_real(s, &end, lo, hi, &out[n])) return meta_bad(prog, path, key, buf, want);
+        n++;
+        if (*end == ',' && end[1]) s = end + 1;
+        else if (*end) return meta_bad(prog, path, key, buf, want);
+        else s = end;
+    }
+    if (n < n_min) return meta_bad(prog, path, key, buf, want);
+    *n_out = n;
+    return 0;
+}
+
+int ex_meta_same(const char *prog, const char *path, const char *key, const char *want, const char *hint) {
+    char buf[META_BUF];
+    if (meta_raw(prog, path, key, buf, sizeof buf)) return 1;
+    if (!strcmp(buf, want)) return 0;
+    fflush(stdout);
+    fprintf(stderr, "%s: cannot resume from %s: it was made with %s \"%s\", this run has \"%s\"%s%s\n", prog, path, key,
+            buf, want, hint ? " " : "", hint ? hint : "");
+    return 1;
 }

@@ -9,6 +9,9 @@
 
 #include "seqgrad.h"
 
+/* The most epochs a run (or a checkpoint's epoch count) may have. */
+enum { EX_EPOCHS_MAX = 1000000 };
+
 /* Flags every example takes. Parsed by ex_parse_common; unknown flags are left for the example. */
 typedef struct {
     const char *data;      /* --data DIR|FILE */
@@ -58,13 +61,32 @@ void ex_log_close(ex_log *l);
  * Returns 0, or 1 with a message when gnuplot is not installed. */
 int ex_plot(const ex_log *l, const char *out_dir, const char *name, int x_col, const int *y_cols, int ny,
             const char *const *titles);
+/* Like ex_plot, with one curve per run for each y column: the rows whose column group_col
+ * (1-based) holds each of the space-separated values in groups (e.g. "1 2 3" for seeds), so that
+ * the runs of a multi-run log are not joined into one line. */
+int ex_plot_groups(const ex_log *l, const char *out_dir, const char *name, int x_col, int group_col, const char *groups,
+                   const int *y_cols, int ny, const char *const *titles);
 
 /* Checkpoint of model + optimizer with the examples' metadata: "epoch", best_key = best (exact),
- * "best_epoch", "example" = prog. On failure prints "<prog>: cannot save <path>: <why>", returns 1. */
+ * "best_epoch", "example" = prog, then extra_kv (NULL, or key, value, ..., NULL: e.g. "recipe").
+ * On failure prints "<prog>: cannot save <path>: <why>", returns 1. */
 int ex_save_checkpoint(const char *prog, const char *path, const sg_model *m, const sg_optim *opt, int epoch,
-                       const char *best_key, double best, int best_epoch);
-/* Numeric metadata value of a checkpoint, or dflt when the key is absent. */
-double ex_meta_num(const char *path, const char *key, double dflt);
+                       const char *best_key, double best, int best_epoch, const char *const *extra_kv);
+
+/* ---- checkpoint metadata, validated: every value an example reads from a checkpoint goes
+ * through one of these. A checkpoint is data from a file; a value that is missing, not a number,
+ * out of range or trailing garbage prints "<prog>: cannot resume from <path>: <key> ..." naming
+ * the value and the allowed range, and the call returns 1 (0 on success, *out set). */
+/* An integer in [lo, hi] (decimal, no sign games: "-3" for lo 0 or "2147483647" for hi 1e6 fail). */
+int ex_meta_int(const char *prog, const char *path, const char *key, int64_t lo, int64_t hi, int64_t *out);
+/* A real in [lo, hi]; NaN never; "inf" only when hi is INFINITY. */
+int ex_meta_real(const char *prog, const char *path, const char *key, double lo, double hi, double *out);
+/* A comma-separated list ("" is empty) of reals in [lo, hi], n_min to n_max of them (*n gets the count). */
+int ex_meta_reals(const char *prog, const char *path, const char *key, double lo, double hi, int n_min, int n_max,
+                  double *out, int *n);
+/* The checkpoint's value of key must equal want; else prints both: "<path> was made with <key>
+ * '<theirs>', this run has '<want>' (<hint>)". For "recipe" descriptions and the like. */
+int ex_meta_same(const char *prog, const char *path, const char *key, const char *want, const char *hint);
 
 /* "<out_dir>/<name>" into buf */
 char *ex_path(char *buf, size_t n, const char *out_dir, const char *name);
