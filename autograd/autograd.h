@@ -23,6 +23,18 @@ extern "C" {
 int sg_backward(sg_tensor *loss);
 /** Backward from any output with a given cotangent grad_out of the same shape and dtype. */
 int sg_backward_grad(sg_tensor *out, const sg_tensor *grad_out);
+/** Called during a backward on the calling thread when a leaf's gradient is final for that
+ * backward: every recorded node that reads the leaf has run (so, in a stack of layers, the top
+ * layer's parameters are reported before the lower layers' backward runs). Each leaf that requires
+ * grad and is an input of a node the backward visits is reported once, in backward order; leaves
+ * read inside two concurrent parts are reported after both parts end. A backward that fails stops
+ * reporting. leaf and its .grad are borrowed; the hook must not record ops or touch the tape. */
+typedef void (*sg_grad_ready_fn)(sg_tensor *leaf, void *ctx);
+/** Installs fn (NULL removes it) as the calling thread's grad-ready hook with its context ctx
+ * (borrowed). Costs nothing when unset. Used by data-parallel training (dist/) to start a
+ * gradient bucket's communication while the rest of the backward runs. */
+void sg_set_grad_ready_hook(sg_grad_ready_fn fn, void *ctx);
+
 /** Set the .grad of each tensor to zero (keeps the buffers; NULL grads stay NULL). */
 int sg_zero_grad(sg_tensor *const *ts, int n);
 

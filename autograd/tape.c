@@ -30,6 +30,13 @@ typedef struct {
 
 static _Thread_local tape_t g_tape;
 static _Thread_local bool g_no_grad;
+static _Thread_local sg_grad_ready_fn g_ready_fn;
+static _Thread_local void *g_ready_ctx;
+
+void sg_set_grad_ready_hook(sg_grad_ready_fn fn, void *ctx) {
+    g_ready_fn = fn;
+    g_ready_ctx = fn ? ctx : NULL;
+}
 
 bool sg_set_grad_enabled(bool on) {
     bool prev = !g_no_grad;
@@ -256,6 +263,68 @@ static int backward_group(sg_tensor **items, const tape_group *g, int rc) {
     return first_error(e);
 }
 
+/* ---- grad-ready reports: each leaf's lowest tape position that reads it ---- */
+
+typedef struct {
+    sg_tensor *leaf;
+    size_t pos; /* the leaf's gradient is final once the backward has run every item >= pos */
+} leaf_use;
+
+typedef struct {
+    leaf_use *use; /* one per leaf, by decreasing pos (the order backward finishes them) */
+    size_t n, next;
+} ready_list;
+
+static int by_leaf_then_pos(const void *a, const void *b) {
+    const leaf_use *x = a, *y = b;
+    if (x->leaf != y->leaf) return (uintptr_t)x->leaf < (uintptr_t)y->leaf ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+static int by_pos_desc(const void *a, const void *b) {
+    const leaf_use *x = a, *y = b;
+    return x->pos < y->pos ? 1 : x->pos > y->pos ? -1 : 0;
+}
+
+/* Every (leaf, node position) edge of items [0, pos], reduced to each leaf's lowest position. */
+static int ready_build(ready_list *r, size_t pos) {
+    *r = (ready_list){0};
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i <= pos; i++) {
+        sg_node *nd = g_tape.items[i]->node;
+        for (int k = 0; nd && k < nd->n_in; k++) {
+            sg_tensor *x = nd->in[k];
+            if (x->node || !(x->flags & SG_FLAG_REQUIRES_GRAD)) continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : TAPE_MIN_CAP;
+                leaf_use *nu = realloc(r->use, cap * sizeof *nu);
+                if (!nu) {
+                    free(r->use);
+                    r->use = NULL;
+                    return sg_set_error(SG_ERR_MEM, "sg_backward: out of memory (grad-ready list)");
+                }
+                r->use = nu;
+            }
+            r->use[n++] = (leaf_use){x, i};
+        }
+    }
+    if (!n) return SG_OK;
+    qsort(r->use, n, sizeof *r->use, by_leaf_then_pos);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!m || r->use[m - 1].leaf != r->use[i].leaf) r->use[m++] = r->use[i];
+    qsort(r->use, m, sizeof *r->use, by_pos_desc);
+    r->n = m;
+    return SG_OK;
+}
+
+/* Reports every leaf whose lowest reader is at or above done (the backward has run [done, ...)). */
+static void ready_fire(ready_list *r, size_t done) {
+    while (r->next < r->n && r->use[r->next].pos >= done) {
+        g_ready_fn(r->use[r->next].leaf, g_ready_ctx);
+        r->next++;
+    }
+}
+
 static int run_backward(sg_tensor *out, const sg_tensor *seed) {
     if (!out->node) { /* a leaf: the gradient is the seed itself */
         sg_tensor *g = sg__alloc(out->dtype, out->ndim, out->shape, false);
@@ -278,8 +347,9 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
     if (!out->grad) return SG_ERR_MEM;
     sg__kcopy(out->grad, seed);
 
+    ready_list ready = {0};
+    int rc = g_ready_fn ? ready_build(&ready, pos) : SG_OK;
     bool prev = sg_set_grad_enabled(false);
-    int rc = SG_OK;
     size_t gi = g_tape.ngroups; /* groups ending at or before pos run concurrently */
     while (gi && g_tape.groups[gi - 1].end > pos + 1) gi--;
     for (size_t i = pos + 1; i > 0;) {
@@ -291,7 +361,9 @@ static int run_backward(sg_tensor *out, const sg_tensor *seed) {
             i--;
             rc = backward_range(g_tape.items, i, i + 1, rc);
         }
+        if (ready.n && rc == SG_OK) ready_fire(&ready, i);
     }
+    free(ready.use);
     sg_set_grad_enabled(prev);
     return rc;
 }

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "excommon.h"
+#include "exdist.h"
 #include "io/checkpoint.h"
 
 enum { DEFAULT_HIDDEN = 256, DEFAULT_SEQ = 32, DEFAULT_SAMPLE_LEN = 200, PATH_BUF = 1024, NUM_BUF = 64 };
@@ -101,33 +102,46 @@ static stream_t make_streams(const int64_t *ids, int64_t len, int64_t offset, in
     return s;
 }
 
-/* batch k of s: inputs and targets, time-major (t*B + b) */
-static void stream_batch(const stream_t *s, int64_t k, int64_t *x, int64_t *y) {
+static ex_dist g_dx; /* the processes training together (one without mpirun) */
+
+/* streams [b0, b0 + nb) of batch k of s: inputs and targets, time-major (t*nb + j) */
+static void stream_batch(const stream_t *s, int64_t k, int64_t b0, int64_t nb, int64_t *x, int64_t *y) {
     for (int64_t t = 0; t < s->T; t++)
-        for (int64_t b = 0; b < s->B; b++) {
-            int64_t pos = s->start[k * s->B + b] + t;
-            x[t * s->B + b] = s->ids[pos];
-            y[t * s->B + b] = s->ids[pos + 1];
+        for (int64_t j = 0; j < nb; j++) {
+            int64_t pos = s->start[k * s->B + b0 + j] + t;
+            x[t * nb + j] = s->ids[pos];
+            y[t * nb + j] = s->ids[pos + 1];
         }
 }
 
-/* Runs the streams once: trains (opt != NULL) or evaluates. Returns the mean cross-entropy per
- * character (NaN on error). */
+/* Runs the streams once: trains (opt != NULL) or evaluates. Each process runs its share of the B
+ * streams (its state carried along them). Returns the mean cross-entropy per character over all
+ * processes (NaN on error). */
 static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip, ex_progress *bar) {
-    int64_t TB = s->T * s->B, count = 0;
-    int64_t *xi = malloc((size_t)TB * sizeof *xi), *yi = malloc((size_t)TB * sizeof *yi);
+    int64_t b0, nb;
+    ex_dist_share(&g_dx, s->B, &b0, &nb);
+    int64_t TB = s->T * nb, count = 0;
+    int64_t *xi = malloc((size_t)(TB ? TB : 1) * sizeof *xi), *yi = malloc((size_t)(TB ? TB : 1) * sizeof *yi);
     sg_tensor *h = NULL, *c = NULL;
     double total = 0;
     bool ok = xi && yi;
     for (int64_t k = 0; k < s->n_batches && ok; k++) {
-        stream_batch(s, k, xi, yi);
-        sg_tensor *x = one_hot(xi, s->T, s->B, n->V);
         sg_rnn_out o;
-        if (opt) sg_model_zero_grad(n->m);
-        sg_tensor *loss = sg_cross_entropy(forward(n, x, h, c, &o), yi, -1, SG_REDUCE_MEAN);
-        ok = loss != NULL;
-        if (ok && opt) ok = !sg_backward(loss) && (clip <= 0 || sg_clip_grad_norm(n->m, clip) >= 0) && !sg_optim_step(opt);
-        if (ok) {
+        sg_tensor *x = NULL, *loss = NULL;
+        if (opt) {
+            sg_model_zero_grad(n->m);
+            ok = !ex_dist_begin(&g_dx, nb, s->B);
+        }
+        if (ok && nb > 0) {
+            stream_batch(s, k, b0, nb, xi, yi);
+            x = one_hot(xi, s->T, nb, n->V);
+            loss = sg_cross_entropy(forward(n, x, h, c, &o), yi, -1, SG_REDUCE_MEAN);
+            ok = loss != NULL && (!opt || !sg_backward(loss));
+        }
+        if (ok && opt)
+            ok = !ex_dist_end(&g_dx) && (clip <= 0 || sg_clip_grad_norm(n->m, clip) >= 0) && !sg_optim_step(opt) &&
+                 !ex_dist_check(&g_dx, n->m);
+        if (ok && loss) {
             double l = sg_item(loss);
             total += l * (double)TB;
             count += TB;
@@ -137,7 +151,7 @@ static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip,
                 h = sg_copy(o.h_n);
                 c = sg_copy(o.c_n);
             }
-            if (bar) ex_progress_update(bar, (k + 1) * TB, l);
+            if (bar) ex_progress_update(bar, (k + 1) * s->T * s->B, l);
         }
         sg_tape_clear();
         sg_tensor_free(x);
@@ -146,7 +160,9 @@ static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip,
     sg_tensor_free(c);
     free(xi);
     free(yi);
-    return ok && count ? total / (double)count : NAN;
+    double sums[2] = {total, (double)count};
+    if (ok && ex_dist_sum(&g_dx, sums, 2)) ok = false;
+    return ok && sums[1] > 0 ? sums[0] / sums[1] : NAN;
 }
 
 static double eval_ppl(net_t *n, const sg_char_corpus *cc, int64_t B, int64_t T) {
@@ -254,6 +270,7 @@ static int check_text(const char *path) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* per-epoch lines reach a log file as they happen */
+    if (ex_dist_start(&g_dx, &argc, &argv, "char_lm")) return 1;
     ex_args a = {.data = "../shared/data/timemachine.txt", .epochs = 30, .batch = 32, .lr = 2e-3, .seed = 1, .threads = 2};
     lm_opts o = {.hidden = DEFAULT_HIDDEN, .seq = DEFAULT_SEQ, .sample_len = DEFAULT_SAMPLE_LEN, .clip = DEFAULT_CLIP,
                  .temperature = DEFAULT_TEMPERATURE, .prompt = DEFAULT_PROMPT, .random = true};
@@ -267,7 +284,10 @@ int main(int argc, char **argv) {
                         "--limit N uses only the first N training characters.\n";
     int pr = ex_parse(argc, argv, &a, "char_lm", "Character LSTM language model on The Time Machine (d2l).", extra,
                       parse_extra, &o);
-    if (pr < 0) return pr == -1 ? 0 : 2;
+    if (pr < 0) {
+        ex_dist_stop(&g_dx);
+        return pr == -1 ? 0 : 2;
+    }
     if (o.hidden < 1 || o.seq < 1 || o.sample_len < 0 || o.clip < 0 || o.temperature < 0) {
         fprintf(stderr, "char_lm: --hidden and --seq must be >= 1, --sample-len, --clip, --temperature >= 0\n");
         return 2;
@@ -277,6 +297,8 @@ int main(int argc, char **argv) {
     if (sg_time_machine_load(a.data, &cc)) {
         fprintf(stderr, "char_lm: cannot load --data %s: %s\n(expected the plain-text Time Machine, e.g. "
                         "../shared/data/timemachine.txt)\n", a.data, sg_last_error());
+        ex_dist_fail(&g_dx, "char_lm", "cannot load --data");
+        ex_dist_stop(&g_dx);
         return 1;
     }
     int64_t n_train = a.limit > 0 && a.limit < cc.n_train ? a.limit : cc.n_train;
@@ -321,8 +343,12 @@ int main(int argc, char **argv) {
         start = (int)ep, best_epoch = (int)be;
         printf("resumed from %s after epoch %d (best validation perplexity %.3f)\n", a.resume, start, best);
     }
-    ex_log log;
-    if (ex_log_open(&log, a.out_dir, "char_lm", "epoch,train_loss,train_ppl,val_ppl,eval_seconds,seconds", start > 0)) {
+    ex_log log = {0};
+    if (ex_dist_check_batch(&g_dx, "char_lm", a.batch) || ex_dist_setup(&g_dx, n.m, opt)) {
+        fprintf(stderr, "char_lm: %s\n", sg_last_error());
+        goto done;
+    }
+    if (ex_dist_root(&g_dx) && ex_log_open(&log, a.out_dir, "char_lm", "epoch,train_loss,train_ppl,val_ppl,eval_seconds,seconds", start > 0)) {
         fprintf(stderr, "char_lm: %s\n", sg_last_error());
         goto done;
     }
@@ -367,8 +393,8 @@ int main(int argc, char **argv) {
         printf("epoch %2d  train loss %.4f (ppl %.3f)  val ppl %.3f%s  %.2f s train (%.0f chars/s) + %.2f s eval\n", ep,
                loss, exp(loss), ppl, improved ? " *" : "", dt, (double)(s.n_batches * s.T * s.B) / dt, et);
         ex_log_row(&log, "%d,%.6f,%.6f,%.6f,%.3f,%.3f", ep, loss, exp(loss), ppl, et, dt);
-        if (save(ckpt, &n, opt, ep, best, best_epoch, recipe) ||
-            (improved && save(best_ckpt, &n, opt, ep, best, best_epoch, recipe)))
+        if (ex_dist_root(&g_dx) && (save(ckpt, &n, opt, ep, best, best_epoch, recipe) ||
+                                    (improved && save(best_ckpt, &n, opt, ep, best, best_epoch, recipe))))
             goto close;
     }
     if (trained) {
@@ -377,6 +403,7 @@ int main(int argc, char **argv) {
         if (best_epoch != a.epochs && sg_checkpoint_load(best_ckpt, n.m, NULL) == 0)
             printf("sampling from the best checkpoint (epoch %d)\n", best_epoch);
     }
+    ex_dist_report(&g_dx, "char_lm");
     rc = o.sample_len > 0 ? sample(&n, &cc, o.prompt, o.sample_len, o.temperature, a.seed) : 0;
     if (a.plot) ex_plot(&log, a.out_dir, "char_lm", 1, (const int[]){3, 4}, 2, (const char *const[]){"train ppl", "val ppl"});
     printf("char_lm done: best val ppl %.3f (epoch %d), final %.3f, wall %.1f s\n", best, best_epoch, final_ppl,
@@ -384,8 +411,10 @@ int main(int argc, char **argv) {
 close:
     ex_log_close(&log);
 done:
+    if (rc) ex_dist_fail(&g_dx, "char_lm", sg_last_error());
     sg_optim_free(opt);
     sg_model_free(n.m);
     sg_char_corpus_free(&cc);
+    ex_dist_stop(&g_dx);
     return rc;
 }

@@ -22,13 +22,17 @@
  * to its longest review, so little time goes into padding; batches still mix reviews of the whole
  * set. Evaluation batches are sorted by length too (this changes nothing but the speed).
  * Writes <out>/imdb_sentiment.csv, imdb_sentiment.ckpt every epoch, imdb_sentiment.best.ckpt on the
- * best test accuracy (IMDB has no validation split; the result reported is the FINAL epoch's). */
+ * best test accuracy (IMDB has no validation split; the result reported is the FINAL epoch's).
+ * Data parallel: `mpirun -np N build/imdb_sentiment ...` trains on N processes: each takes its share
+ * of every global batch (--batch) of the same seeded plan, and of every evaluation batch; --threads
+ * is per process (examples/common/exdist.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "excommon.h"
+#include "exdist.h"
 #include "io/checkpoint.h"
 
 enum { VOCAB_WORDS = 20000, EMBED = 128, HIDDEN = 128, MAX_LEN = 400, EVAL_BATCH = 256, BUCKET_POOL = 50,
@@ -128,19 +132,32 @@ static sg_tensor *forward(net_t *n, const batch_t *b, sg_tensor **mask_out) {
     return sg_reshape(sg_linear_layer_forward(n->head, feat), 1, (int64_t[]){b->B});
 }
 
-/* One step on batch b: loss and the number of correct signs; trains when opt is set. 0 or a status. */
-static int step(net_t *n, sg_optim *opt, const batch_t *b, double *loss, int64_t *correct) {
-    sg_tensor *mask = NULL, *y = sg_from_buffer(SG_F32, 1, (int64_t[]){b->B}, b->y, SG_F32);
-    sg_tensor *logits = forward(n, b, &mask);
-    sg_tensor *l = sg_bce_with_logits(logits, y, SG_REDUCE_MEAN);
-    int rc = l ? SG_OK : sg_last_status();
-    if (!rc && opt) {
+static ex_dist g_dx; /* the processes training together (one without mpirun) */
+
+/* One step on batch b, this process's share of a global batch of GB reviews (b->B may be 0): loss
+ * and the number of correct signs; trains when opt is set. 0 or a status. */
+static int step(net_t *n, sg_optim *opt, const batch_t *b, int64_t GB, double *loss, int64_t *correct) {
+    sg_tensor *mask = NULL, *y = NULL, *logits = NULL, *l = NULL;
+    int rc = SG_OK;
+    if (opt) {
         sg_model_zero_grad(n->m);
-        rc = sg_backward(l);
+        rc = ex_dist_begin(&g_dx, b->B, GB);
+    }
+    *loss = 0;
+    if (!rc && b->B > 0) {
+        y = sg_from_buffer(SG_F32, 1, (int64_t[]){b->B}, b->y, SG_F32);
+        logits = forward(n, b, &mask);
+        l = sg_bce_with_logits(logits, y, SG_REDUCE_MEAN);
+        rc = l ? SG_OK : sg_last_status();
+        if (!rc && opt) rc = sg_backward(l);
+    }
+    if (opt) {
+        if (!rc) rc = ex_dist_end(&g_dx);
         if (!rc && n->o->clip > 0 && sg_clip_grad_norm(n->m, n->o->clip) < 0) rc = sg_last_status();
         if (!rc) rc = sg_optim_step(opt);
+        if (!rc) rc = ex_dist_check(&g_dx, n->m);
     }
-    if (!rc) {
+    if (!rc && l) {
         *loss = sg_item(l);
         for (int64_t i = 0; i < b->B; i++) *correct += (sg_get_flat(logits, i) > 0) == (b->y[i] > 0.5f);
     }
@@ -191,19 +208,25 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
         ex_progress bar;
         ex_progress_start(&bar, label, nrows, quiet);
         total = nb < 0 ? NAN : 0;
+        int64_t mine = 0; /* this process's reviews (done counts the global ones) */
         for (int64_t k = 0; k < nb; k++) {
-            int64_t bs = (starts[k] + B <= nrows ? B : nrows - starts[k]);
+            int64_t bs = (starts[k] + B <= nrows ? B : nrows - starts[k]), off, cnt;
             double l;
-            make_batch(s, order + starts[k], bs, &b);
-            if (step(n, opt, &b, &l, &correct)) {
+            ex_dist_share(&g_dx, bs, &off, &cnt);
+            make_batch(s, order + starts[k] + off, cnt, &b);
+            if (step(n, opt, &b, bs, &l, &correct)) {
                 total = NAN;
                 break;
             }
-            total += l * (double)bs;
+            total += l * (double)cnt;
             done += bs;
-            ex_progress_update(&bar, done, total / (double)done);
+            mine += cnt;
+            ex_progress_update(&bar, done, total / (double)(mine ? mine : 1));
         }
         ex_progress_end(&bar);
+        double sums[2] = {total, (double)correct};
+        if (!isnan(total) && ex_dist_sum(&g_dx, sums, 2)) total = NAN;
+        total = sums[0], correct = (int64_t)sums[1];
     }
     *acc = done ? (double)correct / (double)done : 0;
     free(order);
@@ -250,6 +273,7 @@ static int save(const char *path, net_t *n, sg_optim *opt, int epoch, double bes
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0); /* per-epoch lines reach a log file as they happen */
+    if (ex_dist_start(&g_dx, &argc, &argv, "imdb_sentiment")) return 1;
     ex_args a = {.data = "build/data/aclImdb", .epochs = 6, .batch = 64, .lr = 1e-3, .seed = 1, .threads = 2};
     im_opts o = {.vocab = VOCAB_WORDS, .embed = EMBED, .hidden = HIDDEN, .max_len = MAX_LEN, .eval_batch = EVAL_BATCH,
                  .pool = POOL_MAX, .emb_dropout = DEFAULT_EMB_DROPOUT, .dropout = DEFAULT_DROPOUT};
@@ -281,7 +305,10 @@ int main(int argc, char **argv) {
                         "--limit N trains on a seeded random N of the training reviews.\n";
     int pr = ex_parse(argc, argv, &a, "imdb_sentiment", "IMDB review sentiment with a bidirectional LSTM.", extra,
                       parse_extra, &o);
-    if (pr < 0) return pr == -1 ? 0 : 2;
+    if (pr < 0 || ex_dist_check_batch(&g_dx, "imdb_sentiment", a.batch)) {
+        ex_dist_stop(&g_dx);
+        return pr == -1 ? 0 : 2;
+    }
     if (o.vocab < 1 || o.embed < 1 || o.hidden < 1 || o.max_len < 1 || o.eval_batch < 1 || o.test_limit < 0 ||
         !(o.emb_dropout >= 0 && o.emb_dropout < 1) || !(o.dropout >= 0 && o.dropout < 1) || o.clip < 0) {
         fprintf(stderr, "imdb_sentiment: bad option value (see --help)\n");
@@ -294,7 +321,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "imdb_sentiment: cannot load --data %s: %s\n(expected the unpacked aclImdb directory with "
                         "train/{pos,neg} and test/{pos,neg}: tar xzf ../shared/data/aclImdb-labeled.tar.gz -C build/data)\n",
                 a.data, sg_last_error());
+        ex_dist_fail(&g_dx, "imdb_sentiment", "cannot load --data");
         sg_vocab_free(v), sg_encoded_free(&tr.enc), sg_encoded_free(&te.enc), free(tr.labels), free(te.labels);
+        ex_dist_stop(&g_dx);
         return 1;
     }
     if (tr.enc.n < 1 || te.enc.n < 1) {
@@ -340,7 +369,11 @@ int main(int argc, char **argv) {
         start = (int)ep, best_epoch = (int)be;
         printf("resumed from %s after epoch %d\n", a.resume, start);
     }
-    if (ex_log_open(&log, a.out_dir, "imdb_sentiment", "epoch,train_loss,train_acc,test_loss,test_acc,eval_seconds,seconds",
+    if (ex_dist_setup(&g_dx, n.m, opt)) {
+        fprintf(stderr, "imdb_sentiment: %s\n", sg_last_error());
+        goto done;
+    }
+    if (ex_dist_root(&g_dx) && ex_log_open(&log, a.out_dir, "imdb_sentiment", "epoch,train_loss,train_acc,test_loss,test_acc,eval_seconds,seconds",
                     start > 0)) {
         fprintf(stderr, "imdb_sentiment: %s\n", sg_last_error());
         goto done;
@@ -356,7 +389,7 @@ int main(int argc, char **argv) {
     int trained = 0;
     for (int ep = start + 1; ep <= a.epochs; ep++) {
         sg_rng rng = sg_rng_new(a.seed ^ RNG_STREAM_DATA ^ ((uint64_t)ep << 32)); /* per-epoch streams: resumable */
-        sg_model_seed_dropout(n.m, a.seed + (uint64_t)ep);
+        sg_model_seed_dropout(n.m, a.seed + (uint64_t)ep + ((uint64_t)g_dx.rank << 40)); /* own masks per process */
         char label[NUM_BUF];
         snprintf(label, sizeof label, "[epoch %d/%d]", ep, a.epochs);
         double tr_acc, te_acc, t0 = ex_now();
@@ -378,10 +411,11 @@ int main(int argc, char **argv) {
         printf("epoch %2d  train loss %.4f acc %.2f %%  test loss %.4f acc %.2f %%%s  %.1f s train (%.0f reviews/s) + %.1f s eval\n",
                ep, tr_loss, 100 * tr_acc, te_loss, 100 * te_acc, improved ? " *" : "", dt, (double)tr.enc.n / dt, et);
         ex_log_row(&log, "%d,%.6f,%.6f,%.6f,%.6f,%.3f,%.3f", ep, tr_loss, tr_acc, te_loss, te_acc, et, dt);
-        if (save(ckpt, &n, opt, ep, best, best_epoch, recipe) ||
-            (improved && save(best_ckpt, &n, opt, ep, best, best_epoch, recipe)))
+        if (ex_dist_root(&g_dx) && (save(ckpt, &n, opt, ep, best, best_epoch, recipe) ||
+                                    (improved && save(best_ckpt, &n, opt, ep, best, best_epoch, recipe))))
             goto done;
     }
+    ex_dist_report(&g_dx, "imdb_sentiment");
     if (a.plot) ex_plot(&log, a.out_dir, "imdb_sentiment", 1, (const int[]){3, 5}, 2, (const char *const[]){"train acc", "test acc"});
     if (trained)
         printf("imdb_sentiment done: test accuracy %.2f %% after epoch %d (best %.2f %% at epoch %d); %.1f s/epoch train "
@@ -391,9 +425,11 @@ int main(int argc, char **argv) {
         printf("imdb_sentiment done: nothing to train (checkpoint at epoch %d), wall %.1f s\n", start, ex_now() - t_start);
     rc = 0;
 done:
+    if (rc) ex_dist_fail(&g_dx, "imdb_sentiment", sg_last_error());
     ex_log_close(&log);
     sg_optim_free(opt);
     sg_model_free(n.m);
     sg_vocab_free(v), sg_encoded_free(&tr.enc), sg_encoded_free(&te.enc), free(tr.labels), free(te.labels);
+    ex_dist_stop(&g_dx);
     return rc;
 }

@@ -10,13 +10,16 @@
  *   build/mnist_row --data ../shared/data/mnist --recipe torch
  * Every flag after --recipe overrides it. Each epoch prints train loss/accuracy, test loss/accuracy
  * and the train and eval times; writes <out>/mnist_row.csv, <out>/mnist_row.ckpt every epoch and
- * <out>/mnist_row.best.ckpt when the test accuracy improves; --resume FILE continues a run. */
+ * <out>/mnist_row.best.ckpt when the test accuracy improves; --resume FILE continues a run.
+ * Data parallel: `mpirun -np N build/mnist_row ...` trains on N processes (--batch stays the global
+ * batch, --threads is per process; examples/common/exdist.h). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "excommon.h"
+#include "exdist.h"
 #include "io/checkpoint.h"
 
 enum { ROWS = 28, COLS = 28, CLASSES = SG_MNIST_CLASSES, EVAL_BATCH = 1000, MAX_LAYERS = 8, META_BUF = 64, DESC_BUF = 256 };
@@ -168,6 +171,8 @@ static int save_ckpt(const char *out, const char *file, net_t *n, sg_optim *opt,
 }
 
 int main(int argc, char **argv) {
+    ex_dist dx;
+    if (ex_dist_start(&dx, &argc, &argv, NAME)) return 1;
     ex_args a = {.epochs = 20, .batch = 64, .lr = 2e-3, .seed = 1, .threads = 2, .data = "../shared/data/mnist"};
     recipe r = {.hidden = 128, .layers = 1, .normalize = true, .clip = 1, .cosine = true, .warmup_epochs = 1};
     for (int i = 1; i + 1 < argc; i++)
@@ -182,7 +187,10 @@ int main(int argc, char **argv) {
         }
     int pr = ex_parse(argc, argv, &a, NAME, "Sequential MNIST: an LSTM reads each digit as 28 rows of 28 pixels.",
                       EXTRA_USAGE, extra_flag, &r);
-    if (pr) return pr == -1 ? 0 : 2;
+    if (pr || ex_dist_check_batch(&dx, NAME, a.batch)) {
+        ex_dist_stop(&dx);
+        return pr == -1 ? 0 : 2;
+    }
 
     sg_mnist train = {0}, test = {0};
     if (sg_mnist_load(a.data, "train", &train) || sg_mnist_load(a.data, "t10k", &test)) {
@@ -190,7 +198,9 @@ int main(int argc, char **argv) {
                         "  (expected a directory with train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz],\n"
                         "   t10k-images-idx3-ubyte[.gz] and t10k-labels-idx1-ubyte[.gz])\n",
                 a.data, sg_last_error());
+        ex_dist_fail(&dx, NAME, "cannot load MNIST");
         sg_mnist_free(&train);
+        ex_dist_stop(&dx);
         return 1;
     }
     if (train.rows != ROWS || train.cols != COLS || test.rows != ROWS || test.cols != COLS) {
@@ -255,12 +265,13 @@ int main(int argc, char **argv) {
                (long long)tot, (long long)sg_optim_steps(opt));
         if (base_lr != a.lr) printf("  (--lr %g ignored: the schedule is the checkpoint's)\n", a.lr);
     }
+    if (ex_dist_setup(&dx, n.m, opt)) goto fail;
     printf(NAME ": %lld train / %lld test images, LSTM(%lld) x %d layer(s)%s -> Linear(%d), %lld parameters\n"
            "  Adam lr %g (%s, warm-up %d epoch(s)), clip %g, batch %d, %d epochs, %s pixels, %d thread(s), backend %s\n",
            (long long)N, (long long)NT, (long long)r.hidden, r.layers, r.bidir ? " bidirectional" : "", CLASSES,
            (long long)sg_model_numel(n.m), base_lr, r.cosine ? "cosine" : "constant", warm, r.clip, a.batch,
            a.epochs, r.normalize ? "standardised" : "raw", a.threads, sg_backend_name(sg_rnn_default_backend()));
-    if (ex_log_open(&log, a.out_dir, NAME, "epoch,train_loss,train_acc,test_loss,test_acc,lr,eval_seconds,seconds",
+    if (ex_dist_root(&dx) && ex_log_open(&log, a.out_dir, NAME, "epoch,train_loss,train_acc,test_loss,test_acc,lr,eval_seconds,seconds",
                     a.resume != NULL))
         goto fail;
     sg_rng rng = sg_rng_new(a.seed + 1);
@@ -273,29 +284,42 @@ int main(int argc, char **argv) {
         ex_progress pg;
         ex_progress_start(&pg, label, N, a.quiet);
         double t0 = ex_now(), sum = 0;
-        int64_t ok = 0, seen = 0;
+        int64_t ok = 0, seen = 0, mine = 0; /* global and this process's examples */
         for (int64_t k = 0; k < bt.n_batches; k++) {
             const int64_t *idx;
-            int64_t B = sg_batcher_batch(&bt, k, &idx);
+            int64_t GB = sg_batcher_batch(&bt, k, &idx), off, B; /* global batch; this process's share */
+            ex_dist_share(&dx, GB, &off, &B);
+            idx += off;
             sg_optim_set_lr(opt, sg_lr_at(&sched, base_lr, sg_optim_steps(opt))); /* the run's step, resumed or not */
-            sg_gather_rows_i64(train.labels, train.n, 1, idx, B, yb);
-            sg_tensor *x = make_batch(trp, idx, B, scratch);
             sg_model_zero_grad(n.m);
-            sg_tensor *logits = forward(&n, x);
-            sg_tensor *loss = sg_cross_entropy(logits, yb, -1, SG_REDUCE_MEAN);
-            sg_tensor_free(x);
-            if (!loss || sg_backward(loss)) goto fail;
+            if (ex_dist_begin(&dx, B, GB)) goto fail;
+            if (B > 0) {
+                sg_gather_rows_i64(train.labels, train.n, 1, idx, B, yb);
+                sg_tensor *x = make_batch(trp, idx, B, scratch);
+                sg_tensor *logits = forward(&n, x);
+                sg_tensor *loss = sg_cross_entropy(logits, yb, -1, SG_REDUCE_MEAN);
+                sg_tensor_free(x);
+                if (!loss || sg_backward(loss)) goto fail;
+                sum += sg_item(loss) * (double)B;
+                ok += count_correct(logits, yb, NULL, B);
+                mine += B;
+            }
+            if (ex_dist_end(&dx)) goto fail;
             if (r.clip > 0) sg_clip_grad_norm(n.m, r.clip);
             sg_optim_step(opt);
-            sum += sg_item(loss) * (double)B;
-            ok += count_correct(logits, yb, NULL, B);
-            seen += B;
+            if (ex_dist_check(&dx, n.m)) goto fail;
+            seen += GB;
             sg_tape_clear();
-            ex_progress_update(&pg, seen, sum / (double)seen);
+            ex_progress_update(&pg, seen, sum / (double)(mine ? mine : 1));
         }
         ex_progress_end(&pg);
-        double t1 = ex_now(), tl, ta;
-        if (evaluate(&n, tep, test.labels, NT, scratch, &tl, &ta)) goto fail;
+        double t1 = ex_now(), tl = 0, ta = 0, tot[4] = {sum, (double)ok, 0, 0};
+        int64_t eoff, en; /* each process evaluates its share of the test set */
+        ex_dist_share(&dx, NT, &eoff, &en);
+        if (en > 0 && evaluate(&n, tep + eoff * ROWS * COLS, test.labels + eoff, en, scratch, &tl, &ta)) goto fail;
+        tot[2] = tl * (double)en, tot[3] = ta * (double)en;
+        if (ex_dist_sum(&dx, tot, 4)) goto fail;
+        sum = tot[0], ok = (int64_t)tot[1], tl = tot[2] / (double)NT, ta = tot[3] / (double)NT;
         double t2 = ex_now();
         t_train += t1 - t0, t_eval += t2 - t1;
         bool improved = ta > best;
@@ -306,8 +330,9 @@ int main(int argc, char **argv) {
                sg_optim_lr(opt), t1 - t0, t2 - t1);
         ex_log_row(&log, "%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f,%.3f", ep + 1, sum / (double)seen, (double)ok / (double)seen,
                    tl, ta, sg_optim_lr(opt), t2 - t1, t1 - t0);
-        if (save_ckpt(a.out_dir, NAME ".ckpt", &n, opt, ep + 1, best, desc, &sched, base_lr) ||
-            (improved && save_ckpt(a.out_dir, NAME ".best.ckpt", &n, opt, ep + 1, best, desc, &sched, base_lr))) {
+        if (ex_dist_root(&dx) &&
+            (save_ckpt(a.out_dir, NAME ".ckpt", &n, opt, ep + 1, best, desc, &sched, base_lr) ||
+             (improved && save_ckpt(a.out_dir, NAME ".best.ckpt", &n, opt, ep + 1, best, desc, &sched, base_lr)))) {
             reported = true;
             goto fail;
         }
@@ -318,11 +343,15 @@ int main(int argc, char **argv) {
                100 * best_final, 100 * best, t_train / ran, t_eval / ran, ex_now() - t_all);
     else
         printf(NAME ": nothing to do (checkpoint is at epoch %d of %d)\n", start_epoch, a.epochs);
+    ex_dist_report(&dx, NAME);
     if (a.plot && ran > 0)
         ex_plot(&log, a.out_dir, NAME, 1, (const int[]){3, 5}, 2, (const char *const[]){"train acc", "test acc"});
     rc = 0;
 fail:
-    if (rc && !reported) fprintf(stderr, NAME ": error: %s\n", sg_last_error());
+    if (rc) {
+        ex_dist_fail(&dx, NAME, reported ? "(see the message above)" : sg_last_error());
+        if (!reported) fprintf(stderr, NAME ": error: %s\n", sg_last_error());
+    }
     sg_tape_clear();
     ex_log_close(&log);
     sg_batcher_free(&bt);
@@ -330,5 +359,6 @@ fail:
     sg_model_free(n.m);
     free(trp), free(tep), free(scratch), free(yb);
     sg_mnist_free(&train), sg_mnist_free(&test);
+    ex_dist_stop(&dx);
     return rc;
 }

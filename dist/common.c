@@ -1,0 +1,82 @@
+/* dist/ code that needs no MPI: the bucket plan and the model hashes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist_impl.h"
+
+static const uint64_t FNV_PRIME = 0x100000001b3ull;
+
+uint64_t sg__fnv1a(uint64_t h, const void *p, size_t n) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * FNV_PRIME;
+    return h;
+}
+
+uint64_t sg_dist_shape_hash(const sg_model *m) {
+    uint64_t h = SG__FNV_OFFSET;
+    if (!m || !sg_model_is_final(m)) return h;
+    int32_t dt = (int32_t)sg_model_dtype(m), np = sg_model_num_params(m);
+    h = sg__fnv1a(h, &dt, sizeof dt);
+    h = sg__fnv1a(h, &np, sizeof np);
+    for (int i = 0; i < np; i++) {
+        const char *name = sg_model_param_name(m, i);
+        h = sg__fnv1a(h, name, strlen(name) + 1);
+        sg_tensor *t = sg_model_param(m, i);
+        int64_t shape[SG_MAX_DIMS];
+        int32_t nd = sg_ndim(t);
+        sg_shape(t, shape);
+        h = sg__fnv1a(h, &nd, sizeof nd);
+        h = sg__fnv1a(h, shape, (size_t)nd * sizeof *shape);
+    }
+    return h;
+}
+
+uint64_t sg_dist_param_hash(const sg_model *m) {
+    if (!m || !sg_model_is_final(m)) return SG__FNV_OFFSET;
+    const sg_tensor *p = sg_model_flat_params(m);
+    return sg__fnv1a(SG__FNV_OFFSET, sg_data_const(p), (size_t)sg_numel(p) * sg_dtype_size(sg_dtype_of(p)));
+}
+
+void sg__bucket_plan_free(sg__bucket_plan *p) {
+    free(p->lo);
+    free(p->hi);
+    free(p->of_param);
+    free(p->nparams);
+    *p = (sg__bucket_plan){0};
+}
+
+int sg__bucket_plan_make(sg__bucket_plan *p, const sg_model *m, size_t bucket_bytes) {
+    *p = (sg__bucket_plan){0};
+    if (!m) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_new: argument 'm' is NULL");
+    if (!sg_model_is_final(m)) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_new: the model is not finalized");
+    size_t es = sg_dtype_size(sg_model_dtype(m));
+    int64_t cap = (int64_t)((bucket_bytes ? bucket_bytes : SG_DIST_BUCKET_BYTES) / es);
+    if (cap < 1) cap = 1;
+    int np = sg_model_num_params(m);
+    p->np = np;
+    p->lo = malloc((size_t)(np ? np : 1) * sizeof *p->lo);
+    p->hi = malloc((size_t)(np ? np : 1) * sizeof *p->hi);
+    p->of_param = malloc((size_t)(np ? np : 1) * sizeof *p->of_param);
+    p->nparams = calloc((size_t)(np ? np : 1), sizeof *p->nparams);
+    if (!p->lo || !p->hi || !p->of_param || !p->nparams) {
+        sg__bucket_plan_free(p);
+        return sg_set_error(SG_ERR_MEM, "sg_dist_grads_new: out of memory");
+    }
+    /* parameters lie in declaration order (each aligned: a bucket takes the padding after its
+     * parameters too, zeros on every rank): walk them last to first */
+    const char *base = sg_data_const(sg_model_flat_params(m));
+    int64_t end = sg_numel(sg_model_flat_params(m));
+    for (int i = np - 1; i >= 0; i--) {
+        int64_t start = ((const char *)sg_data_const(sg_model_param(m, i)) - base) / (int64_t)es;
+        if (p->nb == 0 || p->hi[p->nb - 1] - start > cap) { /* open a new bucket */
+            p->lo[p->nb] = start;
+            p->hi[p->nb] = end;
+            p->nb++;
+        }
+        p->lo[p->nb - 1] = start;
+        p->of_param[i] = p->nb - 1;
+        p->nparams[p->nb - 1]++;
+        end = start;
+    }
+    return SG_OK;
+}

@@ -1,0 +1,314 @@
+/* Bucketed gradient reduction over MPI. A bucket of n elements is split into N shards; rank s owns
+ * shard s. Phase 1 (reduce-scatter): every rank sends shard s of its weighted gradient to rank s,
+ * which sums the N contributions in rank order 0..N-1 (each element reduced exactly once, in a
+ * fixed order). Phase 2 (allgather): the owner sends its summed shard to every rank. All messages
+ * are non-blocking point-to-point with the bucket and phase in the tag, so buckets may start in any
+ * order on different ranks; progress is made whenever the grad-ready hook runs and in end().
+ * Not a ring: 2(N-1) messages per bucket and rank, fine for the tens of ranks this targets. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../autograd/autograd.h"
+#include "dist_mpi_impl.h"
+
+typedef enum { B_IDLE = 0, B_SCATTER, B_GATHER, B_DONE } bucket_phase;
+enum { TAG_PHASES = 2 };
+
+typedef struct {
+    int64_t lo, hi;
+    int pending;       /* parameters whose gradient is not final yet */
+    bucket_phase phase;
+    MPI_Request *req;  /* 2(N-1) */
+    void *recv;        /* (N-1) shards of this rank's size, phase 1 */
+} bucket;
+
+typedef struct {
+    const sg_tensor *t;
+    int index;
+} param_key;
+
+struct sg_dist_grads {
+    sg_dist *d;
+    sg_model *m;
+    sg_dtype dt;
+    size_t es;
+    sg__bucket_plan plan;
+    bucket *b;
+    param_key *keys; /* sorted by address: leaf -> parameter index */
+    bool active;
+    int hook_status; /* first MPI failure inside the hook, reported by end() */
+    double weight;
+    double t_first; /* this step's first bucket start (0: none yet) */
+    sg_dist_stats st;
+};
+
+/* shard s of n elements: [off, off + cnt) */
+static void shard(int64_t n, int N, int s, int64_t *off, int64_t *cnt) {
+    int64_t q = n / N, r = n % N;
+    *off = s * q + (s < r ? s : r);
+    *cnt = q + (s < r);
+}
+
+static int by_addr(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t)((const param_key *)a)->t, y = (uintptr_t)((const param_key *)b)->t;
+    return x < y ? -1 : x > y;
+}
+
+void sg_dist_grads_free(sg_dist_grads *g) {
+    if (!g) return;
+    if (g->active) sg_set_grad_ready_hook(NULL, NULL);
+    for (int i = 0; g->b && i < g->plan.nb; i++) {
+        free(g->b[i].req);
+        free(g->b[i].recv);
+    }
+    free(g->b);
+    free(g->keys);
+    sg__bucket_plan_free(&g->plan);
+    free(g);
+}
+
+sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
+    if (!d) {
+        sg_set_error(SG_ERR_NULL, "sg_dist_grads_new: argument 'd' is NULL");
+        return NULL;
+    }
+    sg_dist_grads *g = calloc(1, sizeof *g);
+    if (!g) {
+        sg_set_error(SG_ERR_MEM, "sg_dist_grads_new: out of memory");
+        return NULL;
+    }
+    if (sg__bucket_plan_make(&g->plan, m, bucket_bytes)) {
+        free(g);
+        return NULL;
+    }
+    g->d = d;
+    g->m = m;
+    g->dt = sg_model_dtype(m);
+    g->es = sg_dtype_size(g->dt);
+    int N = d->size, np = g->plan.np, *tag_ub = NULL, flag = 0;
+    MPI_Comm_get_attr(d->comm, MPI_TAG_UB, &tag_ub, &flag);
+    if (flag && tag_ub && (int64_t)g->plan.nb * TAG_PHASES > *tag_ub) {
+        sg_set_error(SG_ERR_ARG, "sg_dist_grads_new: %d buckets exceed MPI's tag range; use larger buckets", g->plan.nb);
+        sg_dist_grads_free(g);
+        return NULL;
+    }
+    g->b = calloc((size_t)(g->plan.nb ? g->plan.nb : 1), sizeof *g->b);
+    g->keys = malloc((size_t)(np ? np : 1) * sizeof *g->keys);
+    bool ok = g->b && g->keys;
+    for (int i = 0; ok && i < g->plan.nb; i++) {
+        bucket *b = &g->b[i];
+        b->lo = g->plan.lo[i];
+        b->hi = g->plan.hi[i];
+        int64_t off, cnt;
+        shard(b->hi - b->lo, N, d->rank, &off, &cnt);
+        if (N > 1) {
+            b->req = malloc((size_t)(2 * (N - 1)) * sizeof *b->req);
+            b->recv = malloc((size_t)((N - 1) * (cnt ? cnt : 1)) * g->es);
+            ok = b->req && b->recv;
+        }
+    }
+    for (int i = 0; ok && i < np; i++) g->keys[i] = (param_key){sg_model_param(m, i), i};
+    if (!ok) {
+        sg_set_error(SG_ERR_MEM, "sg_dist_grads_new: out of memory");
+        sg_dist_grads_free(g);
+        return NULL;
+    }
+    qsort(g->keys, (size_t)np, sizeof *g->keys, by_addr);
+    return g;
+}
+
+int sg_dist_grads_buckets(const sg_dist_grads *g) { return g ? g->plan.nb : 0; }
+
+int sg_dist_grads_bucket_range(const sg_dist_grads *g, int b, int64_t *lo, int64_t *hi) {
+    if (!g || !lo || !hi) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_bucket_range: NULL argument");
+    if (b < 0 || b >= g->plan.nb)
+        return sg_set_error(SG_ERR_ARG, "sg_dist_grads_bucket_range: bucket %d not in [0, %d)", b, g->plan.nb);
+    *lo = g->plan.lo[b];
+    *hi = g->plan.hi[b];
+    return SG_OK;
+}
+
+static char *grad_base(sg_dist_grads *g) { return (char *)sg_data_const(sg_model_flat_grads(g->m)); }
+
+static void scale(sg_dist_grads *g, int64_t lo, int64_t hi, double w) {
+    if (w == 1.0) return;
+    char *base = grad_base(g);
+    if (g->dt == SG_F64) {
+        double *x = (double *)base;
+        for (int64_t i = lo; i < hi; i++) x[i] *= w;
+    } else {
+        float *x = (float *)base;
+        float wf = (float)w;
+        for (int64_t i = lo; i < hi; i++) x[i] *= wf;
+    }
+}
+
+/* Phase 1: scale this rank's bucket, send shard q to rank q, receive this rank's shard from all. */
+static int start_bucket(sg_dist_grads *g, int bi) {
+    bucket *b = &g->b[bi];
+    sg_dist *d = g->d;
+    int N = d->size, me = d->rank, k = 0;
+    int64_t n = b->hi - b->lo, myoff, mycnt;
+    if (g->t_first == 0) g->t_first = MPI_Wtime();
+    scale(g, b->lo, b->hi, g->weight);
+    shard(n, N, me, &myoff, &mycnt);
+    char *base = grad_base(g) + (size_t)b->lo * g->es;
+    MPI_Datatype ty = sg__mpi_type(g->dt);
+    int tag = bi * TAG_PHASES;
+    for (int q = 0, slot = 0; q < N; q++) {
+        if (q == me) continue;
+        MPI_TRY("sg_dist_grads", MPI_Irecv((char *)b->recv + (size_t)(slot++ * mycnt) * g->es, (int)mycnt, ty, q, tag,
+                                           d->comm, &b->req[k++]));
+    }
+    for (int q = 0; q < N; q++) {
+        if (q == me) continue;
+        int64_t off, cnt;
+        shard(n, N, q, &off, &cnt);
+        MPI_TRY("sg_dist_grads", MPI_Isend(base + (size_t)off * g->es, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
+        g->st.bytes_sent += cnt * (int64_t)g->es;
+    }
+    b->phase = B_SCATTER;
+    return SG_OK;
+}
+
+/* This rank's shard = sum over ranks in order 0..N-1 (its own contribution at position me), in
+ * double, in chunks so the inner loops vectorise. */
+enum { SUM_CHUNK = 1024 };
+static void sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
+    int N = g->d->size, me = g->d->rank;
+    char *own = grad_base(g) + (size_t)(b->lo + off) * g->es;
+    double acc[SUM_CHUNK];
+    for (int64_t c0 = 0; c0 < cnt; c0 += SUM_CHUNK) {
+        int64_t m = cnt - c0 < SUM_CHUNK ? cnt - c0 : SUM_CHUNK;
+        for (int q = 0, slot = 0; q < N; q++) {
+            const char *src = q == me ? own : (const char *)b->recv + (size_t)(slot++ * cnt) * g->es;
+            if (g->dt == SG_F64) {
+                const double *x = (const double *)src + c0;
+                if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i];
+                else for (int64_t i = 0; i < m; i++) acc[i] += x[i];
+            } else {
+                const float *x = (const float *)src + c0;
+                if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i];
+                else for (int64_t i = 0; i < m; i++) acc[i] += x[i];
+            }
+        }
+        if (g->dt == SG_F64) memcpy((double *)own + c0, acc, (size_t)m * sizeof *acc);
+        else
+            for (int64_t i = 0; i < m; i++) ((float *)own)[c0 + i] = (float)acc[i];
+    }
+}
+
+/* Phase 2: send the summed shard to every rank, receive every other shard in place. */
+static int gather_bucket(sg_dist_grads *g, int bi) {
+    bucket *b = &g->b[bi];
+    sg_dist *d = g->d;
+    int N = d->size, me = d->rank, k = 0;
+    int64_t n = b->hi - b->lo, myoff, mycnt;
+    shard(n, N, me, &myoff, &mycnt);
+    sum_shard(g, b, myoff, mycnt);
+    char *base = grad_base(g) + (size_t)b->lo * g->es;
+    MPI_Datatype ty = sg__mpi_type(g->dt);
+    int tag = bi * TAG_PHASES + 1;
+    for (int q = 0; q < N; q++) {
+        if (q == me) continue;
+        int64_t off, cnt;
+        shard(n, N, q, &off, &cnt);
+        MPI_TRY("sg_dist_grads", MPI_Irecv(base + (size_t)off * g->es, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
+        MPI_TRY("sg_dist_grads", MPI_Isend(base + (size_t)myoff * g->es, (int)mycnt, ty, q, tag, d->comm, &b->req[k++]));
+        g->st.bytes_sent += mycnt * (int64_t)g->es;
+    }
+    b->phase = B_GATHER;
+    return SG_OK;
+}
+
+/* Advances bucket bi by one phase if its messages are complete (wait: block until they are). */
+static int advance(sg_dist_grads *g, int bi, bool wait) {
+    bucket *b = &g->b[bi];
+    if (b->phase != B_SCATTER && b->phase != B_GATHER) return SG_OK;
+    int nreq = 2 * (g->d->size - 1), done = 1;
+    if (wait) MPI_TRY("sg_dist_grads", MPI_Waitall(nreq, b->req, MPI_STATUSES_IGNORE));
+    else MPI_TRY("sg_dist_grads", MPI_Testall(nreq, b->req, &done, MPI_STATUSES_IGNORE));
+    if (!done) return SG_OK;
+    if (b->phase == B_SCATTER) return gather_bucket(g, bi);
+    b->phase = B_DONE;
+    return SG_OK;
+}
+
+static int progress(sg_dist_grads *g) {
+    int rc = SG_OK;
+    for (int i = 0; i < g->plan.nb && rc == SG_OK; i++) rc = advance(g, i, false);
+    return rc;
+}
+
+/* grad-ready hook: a parameter's gradient is final; start its bucket once all of it is. An MPI
+ * failure here is kept for end() (the hook cannot fail the backward). */
+static void on_ready(sg_tensor *leaf, void *ctx) {
+    sg_dist_grads *g = ctx;
+    double t0 = MPI_Wtime();
+    param_key key = {leaf, 0}, *k = bsearch(&key, g->keys, (size_t)g->plan.np, sizeof key, by_addr);
+    int rc = SG_OK;
+    if (k) {
+        bucket *b = &g->b[g->plan.of_param[k->index]];
+        if (--b->pending == 0 && b->phase == B_IDLE) {
+            rc = start_bucket(g, g->plan.of_param[k->index]);
+            g->st.buckets_early++;
+        }
+    }
+    if (rc == SG_OK) rc = progress(g);
+    if (rc && !g->hook_status) g->hook_status = rc;
+    g->st.t_in_backward += MPI_Wtime() - t0;
+}
+
+int sg_dist_grads_begin(sg_dist_grads *g, double weight) {
+    if (!g) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_begin: argument 'g' is NULL");
+    if (g->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_begin: the previous step was not ended");
+    if (!(weight == weight)) return sg_set_error(SG_ERR_ARG, "sg_dist_grads_begin: weight is NaN");
+    g->active = true;
+    g->weight = weight;
+    for (int i = 0; i < g->plan.nb; i++) {
+        g->b[i].phase = B_IDLE;
+        g->b[i].pending = g->plan.nparams[i];
+    }
+    g->hook_status = SG_OK;
+    g->t_first = 0;
+    if (g->d->size > 1) sg_set_grad_ready_hook(on_ready, g);
+    return SG_OK;
+}
+
+int sg_dist_grads_end(sg_dist_grads *g) {
+    if (!g) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_end: argument 'g' is NULL");
+    if (!g->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_end: no step was begun");
+    g->active = false;
+    double t0 = MPI_Wtime();
+    int rc = SG_OK;
+    if (g->d->size == 1) {
+        scale(g, 0, sg_numel(sg_model_flat_grads(g->m)), g->weight);
+    } else {
+        sg_set_grad_ready_hook(NULL, NULL);
+        rc = g->hook_status;
+        for (int i = 0; i < g->plan.nb && rc == SG_OK; i++)
+            if (g->b[i].phase == B_IDLE) rc = start_bucket(g, i);
+        for (int i = 0; i < g->plan.nb && rc == SG_OK; i++) /* phase 1 then phase 2 */
+            if ((rc = advance(g, i, true)) == SG_OK) rc = advance(g, i, true);
+    }
+    sg_mark_modified(sg_model_flat_grads(g->m));
+    double t1 = MPI_Wtime();
+    g->st.t_exposed += t1 - t0;
+    if (g->t_first > 0) g->st.t_comm += t1 - g->t_first;
+    g->st.steps++;
+    return rc;
+}
+
+int sg_dist_grads_allreduce(sg_dist_grads *g, double weight) {
+    int rc = sg_dist_grads_begin(g, weight);
+    return rc ? rc : sg_dist_grads_end(g);
+}
+
+void sg_dist_grads_stats(const sg_dist_grads *g, sg_dist_stats *out) {
+    if (!out) return;
+    *out = g ? g->st : (sg_dist_stats){0};
+}
+
+void sg_dist_grads_reset_stats(sg_dist_grads *g) {
+    if (g) g->st = (sg_dist_stats){0};
+}

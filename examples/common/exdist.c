@@ -1,0 +1,81 @@
+/* The examples' data-parallel plumbing (see exdist.h). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "exdist.h"
+
+int ex_dist_start(ex_dist *x, int *argc, char ***argv, const char *prog) {
+    *x = (ex_dist){.size = 1};
+    if (sg_dist_init(argc, argv, &x->d)) {
+        fprintf(stderr, "%s: cannot start MPI: %s\n", prog, sg_last_error());
+        return 1;
+    }
+    x->rank = sg_dist_rank(x->d);
+    x->size = sg_dist_size(x->d);
+    const char *dbg = getenv("SEQGRAD_DIST_DEBUG");
+    x->debug = dbg && *dbg && *dbg != '0';
+    if (x->rank != 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "%s: rank %d cannot silence stdout\n", prog, x->rank);
+        return 1;
+    }
+    return 0;
+}
+
+int ex_dist_setup(ex_dist *x, sg_model *m, sg_optim *o) {
+    int rc = sg_dist_check_model(x->d, m);
+    if (!rc) rc = sg_dist_broadcast_model(x->d, m, o, 0);
+    const char *kb = getenv("SEQGRAD_DIST_BUCKET_KB");
+    size_t bytes = kb && atol(kb) > 0 ? (size_t)atol(kb) << 10 : 0;
+    if (!rc && !(x->g = sg_dist_grads_new(x->d, m, bytes))) rc = sg_last_status();
+    if (!rc && x->size > 1)
+        printf("data parallel: %d processes, %d gradient bucket(s); --batch is the global batch%s\n", x->size,
+               sg_dist_grads_buckets(x->g), x->debug ? "; SEQGRAD_DIST_DEBUG: parameters checked every step" : "");
+    return rc;
+}
+
+int ex_dist_check_batch(const ex_dist *x, const char *prog, int64_t batch) {
+    if (batch >= x->size) return 0;
+    fprintf(stderr, "%s: the global batch %lld is smaller than the number of processes %d: every process needs at "
+                    "least one example per batch (use --batch >= %d or fewer processes)\n",
+            prog, (long long)batch, x->size, x->size);
+    return 1;
+}
+
+void ex_dist_share(const ex_dist *x, int64_t n, int64_t *off, int64_t *cnt) {
+    int64_t q = n / x->size, r = n % x->size;
+    *off = x->rank * q + (x->rank < r ? x->rank : r);
+    *cnt = q + (x->rank < r);
+}
+
+int ex_dist_begin(ex_dist *x, int64_t n, int64_t B) {
+    x->step_examples = B;
+    return sg_dist_grads_begin(x->g, B > 0 ? (double)n / (double)B : 0.0);
+}
+
+int ex_dist_end(ex_dist *x) { return sg_dist_grads_end(x->g); }
+
+int ex_dist_check(ex_dist *x, const sg_model *m) { return x->debug ? sg_dist_check_params(x->d, m) : 0; }
+
+int ex_dist_sum(ex_dist *x, double *v, int n) { return sg_dist_sum(x->d, v, n); }
+
+void ex_dist_fail(ex_dist *x, const char *prog, const char *msg) {
+    if (x->size > 1) sg_dist_abort(x->d, 1, "%s: error: %s", prog, msg);
+}
+
+void ex_dist_report(const ex_dist *x, const char *prog) {
+    sg_dist_stats st;
+    sg_dist_grads_stats(x->g, &st);
+    if (x->size < 2 || st.steps == 0) return;
+    double s = (double)st.steps;
+    printf("%s: data parallel over %d processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step of which "
+           "%.2f ms waited after the backward, %.0f %% hidden (%lld of %lld buckets started during it)\n",
+           prog, x->size, (double)st.bytes_sent / s / 1e3, 1e3 * st.t_comm / s, 1e3 * st.t_exposed / s,
+           st.t_comm > 0 ? 100 * (1 - st.t_exposed / st.t_comm) : 0.0, (long long)st.buckets_early,
+           (long long)(st.steps * sg_dist_grads_buckets(x->g)));
+}
+
+void ex_dist_stop(ex_dist *x) {
+    sg_dist_grads_free(x->g);
+    sg_dist_finalize(x->d);
+    *x = (ex_dist){.size = 1};
+}
