@@ -84,8 +84,13 @@ int sg_set_gemm_backend(sg_gemm_backend b);
 /** The backend float32 products use now (never AUTO). */
 sg_gemm_backend sg_get_gemm_backend(void);
 
-/** a (M,K) @ b (K,N) -> (M,N); or batched a (B,M,K) @ b (B,K,N) -> (B,M,N), where one side may be
- * 2-D and is then shared by every batch entry. */
+/** Matrix product with batched, broadcasting leading dims (torch.matmul for operands of 2 or more
+ * dims): a (..., M, K) @ b (..., K, N) -> (broadcast(a..., b...), M, N), a new tape-owned tensor.
+ * 2-D @ 2-D, and 3-D with an equal batch or a 2-D side shared by every batch entry, take the
+ * original paths; other shapes run one GEMM per broadcast batch entry, and the gradient of a
+ * broadcast operand is summed over the dims it was broadcast along. Returns NULL with
+ * SG_ERR_SHAPE naming both shapes for a 0-d/1-d operand, K mismatch, leading dims that do not
+ * broadcast, or a result of more than SG_MAX_DIMS dims; SG_ERR_DTYPE for mixed dtypes. */
 sg_tensor *sg_matmul(sg_tensor *a, sg_tensor *b);
 /** Same with optional transposes: op(a) @ op(b), op(x) = x^T (last two dims) when the flag is set. */
 sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b);

@@ -76,6 +76,12 @@ static sg_tensor *fx_gather(sg_tensor *const *in, int n, fx_case *c) {
     return sg_scatter_add(in[0], dim, c->idx_shape, c->idx, in[1]);
 }
 
+/* args: trans_a, trans_b */
+static sg_tensor *fx_matmul(sg_tensor *const *in, int n, fx_case *c) {
+    (void)n;
+    return sg_matmul_t(in[0], c->args[0] != 0, in[1], c->args[1] != 0);
+}
+
 typedef struct {
     const char *family;
     fx_fn fn;
@@ -86,6 +92,7 @@ static const fx_family FAMILIES[] = {
     {"select", fx_select},
     {"order", fx_order},
     {"gather", fx_gather},
+    {"matmul", fx_matmul},
 };
 enum { NFAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 

@@ -161,13 +161,25 @@ def gather():
     return fam.save()
 
 
+def matmul():
+    """torch.matmul with broadcast leading dims; args: trans_a, trans_b (transposes of the last two dims)."""
+    fam = Family("matmul")
+    for name, sa, sb, ta, tb in [("4d", (2, 3, 4, 5), (2, 3, 5, 2), 0, 0), ("bcast_4d_3d", (2, 1, 3, 4), (5, 4, 2), 0, 0),
+                                 ("batch1", (1, 3, 4), (3, 4, 6), 0, 0), ("4d_2d", (2, 2, 3, 4), (4, 3), 0, 0),
+                                 ("2d_4d_aT", (4, 3), (2, 2, 4, 5), 1, 0), ("5d_bT", (2, 1, 2, 3, 4), (3, 1, 5, 4), 0, 1)]:
+        def fn(a, b, ta=ta, tb=tb):
+            return torch.matmul(a.transpose(-1, -2) if ta else a, b.transpose(-1, -2) if tb else b)
+        fam.case(name, fn, [fam.rand(name + "a", *sa), fam.rand(name + "b", *sb)], args=(ta, tb))
+    return fam.save()
+
+
 def write_ops_fixtures():
     """Writes every ops_*.safetensors; returns the number of files."""
     os.makedirs(OUT, exist_ok=True)
     return sum(f() for f in FAMILIES)
 
 
-FAMILIES = [layer_norm, select, order, gather]
+FAMILIES = [layer_norm, select, order, gather, matmul]
 
 if __name__ == "__main__":
     print("wrote %d op fixtures" % write_ops_fixtures())
