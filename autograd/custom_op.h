@@ -86,8 +86,9 @@ typedef struct {
 
 /** Runs def's forward on in[0..def->n_in) and writes def->n_out tape-owned outputs into out.
  *  All inputs and outputs share one dtype. When gradients are enabled, a backward is given and
- *  some input requires grad, the op is recorded on the tape, keeping only the inputs and outputs
- *  the backward reads and the saved tensors; otherwise nothing is kept beyond the outputs.
+ *  some input requires grad, the op is recorded on the tape with its saved tensors and the
+ *  declaration of what its backward reads (code that frees data no recorded backward reads, such
+ *  as the recurrent layers' input products, asks it); otherwise nothing is kept beyond the outputs.
  *  Strided inputs reach the forward as contiguous copies. With more than one output the outputs
  *  are copied into one block (one extra copy). Returns 0 or a negative sg_status: SG_ERR_ARG for a
  *  bad def, SG_ERR_SHAPE / SG_ERR_DTYPE when an input or output does not fit the def (naming it),
