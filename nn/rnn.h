@@ -1,7 +1,10 @@
 /** @file
- * Recurrent cells and layers (RNN tanh/relu, LSTM, GRU) composed from seqgrad's primitive ops,
- * with PyTorch's shapes, parameter names, gate order and initialisation, so weights move between
- * seqgrad and torch.nn.{RNN,LSTM,GRU} / {RNN,LSTM,GRU}Cell unchanged.
+ * Recurrent cells and layers composed from seqgrad's primitive ops: the built-in kinds (RNN
+ * tanh/relu, LSTM, GRU) and any cell definition (nn/cell.h, cfg.def), all run by one layer
+ * driver. The built-in kinds have PyTorch's shapes, parameter names, gate order and
+ * initialisation, so weights move between seqgrad and torch.nn.{RNN,LSTM,GRU} /
+ * {RNN,LSTM,GRU}Cell unchanged; a definition's names come from its parameter table with the same
+ * "_l{k}" / "_reverse" suffixes.
  *
  * Shapes (time-major default): T steps, B batch, D input_size, H hidden_size,
  * P = proj_size if set else H (the size of h), dirs = 2 if bidirectional else 1, L = num_layers.
