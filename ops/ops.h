@@ -257,6 +257,20 @@ sg_tensor *sg_dropout(sg_tensor *a, double p, bool training, sg_rng *rng);
  * targets is copied (may be NULL when N == 0). */
 sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
                             sg_reduction red);
+/** Cross-entropy over (..., C) logits with class-index targets, ignore_index and label smoothing:
+ * the semantics of torch.nn.functional.cross_entropy (no class weights), with the class dim LAST
+ * (a (T,B,V) decoder output as it is; torch puts it at dim 1). targets holds one int64 class id per
+ * row, row-major over the leading dims (numel / C of them), each in [0,C) or equal to
+ * ignore_index; it is copied. Row loss with smoothing e in [0,1]:
+ * (1 - e) * (-log p_target) + e * mean_j(-log p_j). Ignored rows lose 0 and get no gradient.
+ * SG_REDUCE_MEAN divides the sum by the number of non-ignored rows (with or without smoothing, as
+ * PyTorch 1.13; NaN when every row is ignored, gradient 0), SUM sums, NONE returns the per-row
+ * losses with the leading dims' shape. Returns a tape-owned tensor, or NULL: SG_ERR_ARG naming
+ * the first bad target (position and value) or a label_smoothing outside [0,1], SG_ERR_SHAPE for
+ * 0-d logits, SG_ERR_NULL for NULL targets with rows to score. sg_cross_entropy is this with
+ * (N,C) logits and no smoothing. */
+sg_tensor *sg_cross_entropy_nd(sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
+                               double label_smoothing, sg_reduction red);
 /** Binary cross-entropy on logits, numerically stable: max(x,0) - x*t + log1p(exp(-|x|)). logits
  * (...), targets (...) same shape (no broadcasting), values in [0,1]. No gradient to targets (they
  * are not a graph input; modifying them in place before backward makes backward fail with
