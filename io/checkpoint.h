@@ -44,7 +44,9 @@ extern "C" {
 #define SG_CKPT_REPORT_MAX 4
 
 /** Write m's parameters and, when opt is not NULL, its state (opt must update m) to path, atomically
- * (sg_st_writer_save: a failed save leaves an existing file untouched). meta_kv: NULL, or a
+ * (sg_st_writer_save: a failed save leaves an existing file untouched; temporaries of killed
+ * saves of the same path are removed). Concurrent saves to one path, from threads or processes,
+ * each succeed: the last rename wins and path holds one whole checkpoint, never a mix of two. meta_kv: NULL, or a
  * NULL-terminated array of key, value, key, value, ..., NULL strings (valid UTF-8; keys unique,
  * not starting with "optim." or "seqgrad."). m must be finalized.
  * Returns 0, or SG_ERR_NULL / SG_ERR_STATE (m not finalized) / SG_ERR_ARG (bad or reserved key,

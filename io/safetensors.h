@@ -104,11 +104,17 @@ int sg_st_writer_add_i64(sg_st_writer *w, const char *name, int ndim, const int6
                          const int64_t *data);
 /** Add a __metadata__ entry (both valid UTF-8; a key may be given only once: SG_ERR_ARG). */
 int sg_st_writer_meta(sg_st_writer *w, const char *key, const char *value);
-/** Write everything added so far to path, atomically: the bytes go to "<path>.tmp.<pid>" in the
- * same directory, are flushed and fsync'ed, then rename()d over path. On any failure the temporary
- * file is removed, a file already at path is left untouched, and SG_ERR_IO names the path and the
- * system error. The header is padded with spaces to a multiple of 8 bytes. The writer stays
- * usable (save may be called again). Returns 0 or a negative status. */
+/** Write everything added so far to path, atomically: the bytes go to a new temporary
+ * "<path>.tmp.<pid>.<n>" in the same directory (unique to this process and this call), are
+ * flushed and fsync'ed, then rename()d over path, and the directory is fsync'ed. On any failure
+ * the temporary file is removed, a file already at path is left untouched, and SG_ERR_IO names the
+ * path and the system error. Before writing, temporaries of the same path left by savers that were
+ * killed (their pid no longer runs; also the older "<path>.tmp.<pid>" names) are removed; no other
+ * file is touched (io/tmpfile.c says exactly which names). The header is padded with spaces to a
+ * multiple of 8 bytes. The writer stays usable (save may be called again).
+ * Concurrent saves to one path (threads or processes) all succeed independently: each writes its
+ * own temporary, the last rename wins, and path always holds one whole file from one of them,
+ * never a mix. Returns 0 or a negative status. */
 int sg_st_writer_save(const sg_st_writer *w, const char *path);
 
 #ifdef __cplusplus
