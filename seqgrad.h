@@ -18,6 +18,7 @@ extern "C" {
 #include "nn/model.h"
 #include "nn/layers.h"
 #include "nn/cell.h"
+#include "nn/cells.h"
 #include "nn/rnn.h"
 #include "nn/summary.h"
 #include "ops/rnn_fused.h"

@@ -249,6 +249,22 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
  * same for any thread count or layout of a; backward regenerates it from the saved seed/offset. */
 sg_tensor *sg_dropout(sg_tensor *a, double p, bool training, sg_rng *rng);
 
+/* ---- sampling for generation (no gradient, no graph) ---- */
+/** One class id per row drawn from softmax(logits / temperature): logits (..., C) -> prod(...) ids
+ * in [0, C), written row-major to out (room cap; owned by the caller). Reproducible: row i uses
+ * Philox counter rng->offset + i of rng's seed, so the same seed gives the same ids for any thread
+ * count; rng advances by the number of rows. Lower temperature sharpens towards the argmax.
+ * -inf logits are never drawn. Returns the number of ids, or a negative status: SG_ERR_ARG for a
+ * temperature that is <= 0, NaN or infinite, a NaN or +inf logit (message names row and class), a
+ * row that is all -inf, or cap too small; SG_ERR_NULL for a NULL rng or out; SG_ERR_SHAPE for 0-d
+ * logits or C == 0. On error rng is unchanged and out may be partly written. */
+int64_t sg_sample_logits(const sg_tensor *logits, double temperature, sg_rng *rng, int64_t *out, int64_t cap);
+/** One class id per row drawn in proportion to non-negative weights (torch.multinomial with one
+ * sample; rows need not be normalised): probs (..., C) -> prod(...) ids into out. Same RNG use
+ * and failures as sg_sample_logits, with SG_ERR_ARG for a negative, NaN or infinite weight or a
+ * row of zeros. */
+int64_t sg_multinomial(const sg_tensor *probs, sg_rng *rng, int64_t *out, int64_t cap);
+
 /* ---- losses ---- */
 /** logits (N,C), targets[N] class ids in [0,C) or ignore_index -> 0-d (mean over non-ignored rows,
  * or sum) or (N) for SG_REDUCE_NONE (0 at ignored rows). Computed via log-softmax, gradient
