@@ -252,6 +252,9 @@ static int record(const sg_custom_op_def *def, sg_tensor *const *in, int n_out, 
     snprintf(c->name, sizeof c->name, "%s", op);
     n->name = c->name; /* lives with the node, not with the caller's def */
     n->ctx = c;
+    n->reads = SG_READS_NONE; /* the declaration, for code that frees dead data (sg__tape_reads) */
+    for (int i = 0; i < def->n_in; i++)
+        if (def->reads_in & (1u << i)) n->reads |= sg__reads_bit(i);
     c->backward = def->backward;
     c->user = user;
     c->reads_in = def->reads_in;
@@ -269,6 +272,7 @@ static int record(const sg_custom_op_def *def, sg_tensor *const *in, int n_out, 
         sg_node *p = sg__record(out[k], "sg_custom_op (output)", part_bw, 1, &block, &err);
         if (err) return err;
         p->iarg[ARG_PART_OFFSET] = c->part[k];
+        p->reads = SG_READS_NONE; /* passes its gradient on; never reads the block */
     }
     return SG_OK;
 }

@@ -169,6 +169,7 @@ sg_tensor *sg_gather(sg_tensor *x, int dim, const int64_t *index_shape, const in
     if (!out) return NULL;
     int err;
     sg_node *n = sg__record(out, name, gather_bw, 1, &x, &err);
+    if (n) n->reads = 0; /* backward needs only the index and x's shape */
     if (n && !(n->ctx = ctx_new(&p, index, cnt))) {
         sg_set_error(SG_ERR_MEM, "%s: out of memory recording the graph", name);
         return NULL;
@@ -225,6 +226,7 @@ sg_tensor *sg_scatter_add(sg_tensor *x, int dim, const int64_t *index_shape, con
     int err;
     sg_tensor *in[2] = {x, src};
     sg_node *n = sg__record(out, name, scatter_add_bw, 2, in, &err);
+    if (n) n->reads = 0; /* backward needs only the index and the shapes */
     if (n && !(n->ctx = ctx_new(&p, index, cnt))) {
         sg_set_error(SG_ERR_MEM, "%s: out of memory recording the graph", name);
         return NULL;

@@ -1,6 +1,7 @@
-/* Matrix products on OpenBLAS: a (M,K) @ b (K,N) -> (M,N), batched (B,M,K) @ (B,K,N), optional
- * transposes, and linear: x (..., In) @ w^T + bias -> (..., Out). Strided operands are passed to
- * BLAS as they are whenever one of their two strides is 1 (a transposed view costs no copy). */
+/* Matrix products on OpenBLAS: a (M,K) @ b (K,N) -> (M,N), batched (..., M,K) @ (..., K,N) with
+ * broadcast leading dims, optional transposes, and linear: x (..., In) @ w^T + bias -> (..., Out).
+ * Strided operands are passed to BLAS as they are whenever one of their two strides is 1 (a
+ * transposed view costs no copy). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -201,16 +202,148 @@ static int matmul_bw(sg_node *n, const sg_tensor *g) {
     return rc;
 }
 
+/* ---- batched products with broadcast leading dims: a (..., M, K) @ b (..., K, N) -> (bcast(...), M, N)
+ * (torch.matmul for >= 2-D operands). One GEMM per batch entry; the gradient of an operand whose
+ * batch dims were broadcast is summed over them (sg__sum_to_shape, deterministic). ---- */
+
+/* The broadcast batch shape of a product and its number of entries. */
+typedef struct {
+    int nb;
+    int64_t shape[SG_MAX_DIMS];
+    int64_t count;
+} bshape;
+
+/* Element offset of batch entry i (row-major over bs) in t, whose batch dims are right-aligned
+ * with bs; size-1 (broadcast) dims and missing leading dims stay at 0. */
+static int64_t bcast_off(const sg_tensor *t, const bshape *bs, int64_t i) {
+    int tb = t->ndim - 2;
+    int64_t off = 0;
+    for (int d = bs->nb - 1; d >= 0; d--) {
+        int64_t c = i % bs->shape[d];
+        i /= bs->shape[d];
+        int td = d - (bs->nb - tb);
+        if (td >= 0 && t->shape[td] != 1) off += c * t->stride[td];
+    }
+    return off;
+}
+
+/* Operand whose matrices BLAS can read as they are, or a contiguous copy (new reference). */
+static sg_tensor *blas_operand_nd(sg_tensor *t) {
+    mat m = mat_of(t, 0, false);
+    if (blas_ok(&m)) {
+        sg__ref(t);
+        return t;
+    }
+    return sg__contig(t);
+}
+
+/* C_i = op(P_i) @ op(Q_i) for every batch entry i, into c (contiguous, batch bs, then 2 dims). */
+static void bmm_nd(sg_tensor *c, const sg_tensor *p, bool tp, const sg_tensor *q, bool tq, const bshape *bs) {
+    int64_t step = c->shape[c->ndim - 2] * c->shape[c->ndim - 1];
+    for (int64_t i = 0; i < bs->count; i++) {
+        mat P = mat_of(p, bcast_off(p, bs, i), tp), Q = mat_of(q, bcast_off(q, bs, i), tq);
+        mat C = mat_of(c, i * step, false);
+        gemm(c->dtype, &P, &Q, &C, 1.0, 0.0);
+    }
+}
+
+/* A gradient computed per batch entry (bs, then t's two matrix dims), summed to t's shape and
+ * accumulated into t. Consumes full. */
+static int accum_bcast(sg_tensor *t, sg_tensor *full) {
+    bool same = full->ndim == t->ndim;
+    for (int i = 0; same && i < t->ndim; i++) same = full->shape[i] == t->shape[i];
+    if (same) return sg__grad_accum(t, full);
+    sg_tensor *r = sg__sum_to_shape(full, t->ndim, t->shape);
+    sg__unref(full);
+    return sg__grad_accum(t, r);
+}
+
+static int matmul_nd_bw(sg_node *n, const sg_tensor *gout) {
+    sg_tensor *a = n->in[0], *b = n->in[1];
+    bool ta = n->iarg[0], tb = n->iarg[1];
+    bshape bs = {.nb = gout->ndim - 2, .count = 1};
+    for (int d = 0; d < bs.nb; d++) bs.count *= (bs.shape[d] = gout->shape[d]);
+    sg_tensor *A = blas_operand_nd(a), *B = blas_operand_nd(b), *g = sg__contig(gout);
+    int rc = A && B && g ? SG_OK : SG_ERR_MEM;
+    int64_t shp[SG_MAX_DIMS];
+    memcpy(shp, bs.shape, sizeof shp);
+    if (!rc && sg__wants_grad(n, 0)) { /* dA_i: ta=0: g_i @ op(b_i)^T ; ta=1: op(b_i) @ g_i^T */
+        shp[bs.nb] = a->shape[a->ndim - 2];
+        shp[bs.nb + 1] = a->shape[a->ndim - 1];
+        sg_tensor *ga = sg__alloc(a->dtype, bs.nb + 2, shp, false);
+        if (!ga) rc = SG_ERR_MEM;
+        else if (!ta) bmm_nd(ga, g, false, B, !tb, &bs);
+        else bmm_nd(ga, B, tb, g, true, &bs);
+        if (!rc) rc = accum_bcast(a, ga);
+    }
+    if (!rc && sg__wants_grad(n, 1)) { /* dB_i: tb=0: op(a_i)^T @ g_i ; tb=1: g_i^T @ op(a_i) */
+        shp[bs.nb] = b->shape[b->ndim - 2];
+        shp[bs.nb + 1] = b->shape[b->ndim - 1];
+        sg_tensor *gb = sg__alloc(b->dtype, bs.nb + 2, shp, false);
+        if (!gb) rc = SG_ERR_MEM;
+        else if (!tb) bmm_nd(gb, A, !ta, g, false, &bs);
+        else bmm_nd(gb, g, true, A, ta, &bs);
+        if (!rc) rc = accum_bcast(b, gb);
+    }
+    if (A) sg__unref(A);
+    if (B) sg__unref(B);
+    if (g) sg__unref(g);
+    return rc;
+}
+
+/* Shapes already checked to be >= 2-D and of one dtype. */
+static sg_tensor *matmul_nd(const char *name, sg_tensor *a, bool ta, sg_tensor *b, bool tb) {
+    char sa[SG_SHAPE_BUF], sb[SG_SHAPE_BUF];
+    int64_t M = a->shape[a->ndim - (ta ? 1 : 2)], Ka = a->shape[a->ndim - (ta ? 2 : 1)];
+    int64_t Kb = b->shape[b->ndim - (tb ? 1 : 2)], N = b->shape[b->ndim - (tb ? 2 : 1)];
+    bshape bs = {.count = 1};
+    bool ok = Ka == Kb && sg__broadcast_shape(a->ndim - 2, a->shape, b->ndim - 2, b->shape, &bs.nb, bs.shape);
+    if (!ok) {
+        sg_set_error(SG_ERR_SHAPE, "%s: shapes %s%s and %s%s do not multiply (leading dims must broadcast)", name,
+                     sg__shape_str(a->ndim, a->shape, sa, sizeof sa), ta ? "^T" : "",
+                     sg__shape_str(b->ndim, b->shape, sb, sizeof sb), tb ? "^T" : "");
+        return NULL;
+    }
+    if (bs.nb + 2 > SG_MAX_DIMS) {
+        sg_set_error(SG_ERR_SHAPE, "%s: the result of %s and %s would have more than %d dims", name,
+                     sg__shape_str(a->ndim, a->shape, sa, sizeof sa), sg__shape_str(b->ndim, b->shape, sb, sizeof sb),
+                     SG_MAX_DIMS);
+        return NULL;
+    }
+    for (int d = 0; d < bs.nb; d++) bs.count *= bs.shape[d];
+    int64_t shp[SG_MAX_DIMS];
+    memcpy(shp, bs.shape, sizeof shp);
+    shp[bs.nb] = M;
+    shp[bs.nb + 1] = N;
+    sg_tensor *A = blas_operand_nd(a), *B = blas_operand_nd(b);
+    sg_tensor *out = A && B ? sg__out(a->dtype, bs.nb + 2, shp, false) : NULL;
+    if (out) bmm_nd(out, A, ta, B, tb, &bs);
+    if (A) sg__unref(A);
+    if (B) sg__unref(B);
+    if (!out) return NULL;
+    int err;
+    sg_tensor *in[2] = {a, b};
+    sg_node *n = sg__record(out, name, matmul_nd_bw, 2, in, &err);
+    if (n) {
+        n->iarg[0] = ta;
+        n->iarg[1] = tb;
+    }
+    return err ? NULL : out;
+}
+
 sg_tensor *sg_matmul_t(sg_tensor *a, bool trans_a, sg_tensor *b, bool trans_b) {
     const char *name = "sg_matmul";
     if (!sg__check_arg(a, name, "a") || !sg__check_arg(b, name, "b")) return NULL;
     if (!sg__same_dtype(name, a, b)) return NULL;
     char sa[SG_SHAPE_BUF], sb[SG_SHAPE_BUF];
-    if (a->ndim < 2 || a->ndim > 3 || b->ndim < 2 || b->ndim > 3) {
-        sg_set_error(SG_ERR_SHAPE, "%s: operands must be 2-D or 3-D (got %s and %s)", name,
+    if (a->ndim < 2 || b->ndim < 2) {
+        sg_set_error(SG_ERR_SHAPE, "%s: operands must be at least 2-D (got %s and %s)", name,
                      sg__shape_str(a->ndim, a->shape, sa, sizeof sa), sg__shape_str(b->ndim, b->shape, sb, sizeof sb));
         return NULL;
     }
+    /* 2-D and 3-D with equal batch (or one side shared) take the path below; the rest broadcasts */
+    if (a->ndim > 3 || b->ndim > 3 || (a->ndim == 3 && b->ndim == 3 && a->shape[0] != b->shape[0]))
+        return matmul_nd(name, a, trans_a, b, trans_b);
     int64_t M = a->shape[a->ndim - (trans_a ? 1 : 2)], Ka = a->shape[a->ndim - (trans_a ? 2 : 1)];
     int64_t Kb = b->shape[b->ndim - (trans_b ? 1 : 2)], N = b->shape[b->ndim - (trans_b ? 2 : 1)];
     bool batch_ok = !(a->ndim == 3 && b->ndim == 3) || a->shape[0] == b->shape[0];

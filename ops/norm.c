@@ -229,6 +229,7 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
         n->ctx = c;
         n->iarg[LN_HAS_W] = weight != NULL;
         n->iarg[LN_HAS_B] = bias != NULL;
+        if (bias) n->reads &= ~sg__reads_bit(n_in - 1); /* backward reads x and weight, never bias */
     } else {
         free(c);
     }

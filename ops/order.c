@@ -119,6 +119,7 @@ sg_tensor *sg_topk(sg_tensor *a, int64_t k, int dim, bool largest, int64_t *indi
     }
     int err;
     sg_node *n = sg__record(out, name, topk_bw, 1, &a, &err);
+    if (n) n->reads = 0; /* backward needs only the source positions */
     if (n) n->ctx = src;
     else free(src);
     return err ? NULL : out;
@@ -179,6 +180,9 @@ sg_tensor *sg_cumsum(sg_tensor *a, int dim) {
     if (!out) return NULL;
     int err;
     sg_node *n = sg__record(out, name, cumsum_bw, 1, &a, &err);
-    if (n) n->iarg[CS_DIM] = d;
+    if (n) {
+        n->iarg[CS_DIM] = d;
+        n->reads = 0; /* backward needs only gout */
+    }
     return err ? NULL : out;
 }

@@ -402,6 +402,7 @@ static sg_tensor *max_common(const char *name, sg_tensor *a, const bool *red, bo
     }
     int err;
     sg_node *n = sg__record(out, name, max_bw, 1, &a, &err);
+    if (n) n->reads = 0; /* backward needs only the saved positions */
     if (n) n->ctx = arg;
     else free(arg);
     return err ? NULL : out;

@@ -31,6 +31,12 @@ static sg_tensor *f_matmul_view(sg_tensor *const *x, int n, void *c) {
     return sg_matmul(sg_transpose(x[0], 0, 1), x[1]);
 }
 
+/* attention-style heads: x0 (B,T,h,d) -> (B,h,T,d) by a strided transpose, @ x1 (B,h,d,S) */
+static sg_tensor *f_matmul_heads(sg_tensor *const *x, int n, void *c) {
+    (void)n; (void)c;
+    return sg_matmul(sg_transpose(x[0], 1, 2), x[1]);
+}
+
 #define SH(...) {__VA_ARGS__}
 static const tu_case CASES[] = {
     {"add same", f_add, 2, {2, 2}, {SH(3, 4), SH(3, 4)}},
@@ -53,11 +59,21 @@ static const tu_case CASES[] = {
     {"bmm shared aT", f_matmul_t, 2, {2, 3}, {SH(4, 3), SH(2, 4, 2)}, .iarg = {1, 0}},
     {"bmm aT bT", f_matmul_t, 2, {3, 3}, {SH(2, 4, 3), SH(2, 2, 4)}, .iarg = {1, 1}},
     {"matmul view", f_matmul_view, 2, {2, 2}, {SH(4, 3), SH(4, 2)}},
+    {"matmul 4d", f_matmul_t, 2, {4, 4}, {SH(2, 2, 3, 4), SH(2, 2, 4, 2)}},
+    {"matmul 4d bcast 3d", f_matmul_t, 2, {4, 3}, {SH(2, 1, 3, 4), SH(3, 4, 2)}},
+    {"matmul 3d batch 1 bcast", f_matmul_t, 2, {3, 3}, {SH(1, 3, 4), SH(3, 4, 2)}},
+    {"matmul 3d bcast other", f_matmul_t, 2, {3, 3}, {SH(3, 2, 4), SH(1, 4, 2)}, .iarg = {0, 0}},
+    {"matmul 4d @ 2d", f_matmul_t, 2, {4, 2}, {SH(2, 2, 3, 4), SH(4, 2)}},
+    {"matmul 2d aT @ 4d", f_matmul_t, 2, {2, 4}, {SH(4, 3), SH(2, 1, 4, 2)}, .iarg = {1, 0}},
+    {"matmul 4d bT bcast", f_matmul_t, 2, {4, 3}, {SH(2, 3, 3, 4), SH(3, 5, 4)}, .iarg = {0, 1}},
+    {"matmul 5d aT bT", f_matmul_t, 2, {5, 4}, {SH(2, 1, 2, 4, 3), SH(3, 1, 2, 4)}, .iarg = {1, 1}},
+    {"matmul heads strided", f_matmul_heads, 2, {4, 4}, {SH(2, 3, 2, 4), SH(2, 2, 4, 3)}},
     {"linear", f_linear, 3, {2, 2, 1}, {SH(5, 3), SH(4, 3), SH(4)}},
     {"linear 3d", f_linear, 3, {3, 2, 1}, {SH(2, 3, 3), SH(4, 3), SH(4)}},
     {"linear nobias", f_linear, 2, {2, 2}, {SH(5, 3), SH(4, 3)}},
     {"linear_add", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 4), SH(4)}},
     {"linear_add 3d nobias", f_linear_add, 3, {3, 2, 3}, {SH(2, 3, 3), SH(4, 3), SH(2, 3, 4)}},
+    {"linear_add 3d bias", f_linear_add, 4, {3, 2, 3, 1}, {SH(2, 3, 3), SH(4, 3), SH(2, 3, 4), SH(4)}}, /* the (R, Out) prefill */
     {"linear_add view", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 6), SH(4)}, .iarg = {1}},
     {"linear_add only add", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 4), SH(4)}, .no_grad_mask = 11},
 };
@@ -104,6 +120,15 @@ START_TEST(errors) {
     tu_assert_error(SG_ERR_DTYPE, "float64");
     ck_assert_ptr_null(sg_matmul(a, a));
     tu_assert_error(SG_ERR_SHAPE, "sg_matmul");
+    sg_tensor *b3 = sg_zeros(SG_F64, 3, (int64_t[]){2, 3, 4}), *b4 = sg_zeros(SG_F64, 4, (int64_t[]){1, 3, 4, 2});
+    ck_assert_ptr_null(sg_matmul(b3, b4)); /* batch dims (2) and (1,3) do not broadcast */
+    tu_assert_error(SG_ERR_SHAPE, "leading dims must broadcast");
+    sg_tensor *v1 = sg_zeros(SG_F64, 1, (int64_t[]){4});
+    ck_assert_ptr_null(sg_matmul(b3, v1));
+    tu_assert_error(SG_ERR_SHAPE, "at least 2-D");
+    sg_tensor_free(b3);
+    sg_tensor_free(b4);
+    sg_tensor_free(v1);
     ck_assert_ptr_null(sg_add(NULL, a));
     tu_assert_error(SG_ERR_NULL, "'a' is NULL");
     /* propagation: the first error is kept, later ops just return NULL */

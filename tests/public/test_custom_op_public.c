@@ -11,6 +11,48 @@
 
 #include "seqgrad.h"
 
+/* ---- op 0: the README's example, x * sigmoid(x) (float64), verbatim ---- */
+
+static int swish_fwd(sg_custom_ctx *ctx, sg_tensor *const *in, sg_tensor **out, void *user) {
+    (void)ctx, (void)user;
+    out[0] = sg_copy(in[0]);                  /* a new tensor of x's shape; the op takes it over */
+    double *y = out[0] ? sg_data_f64(out[0]) : NULL;
+    if (!y) return sg_last_status();
+    for (int64_t i = 0; i < sg_numel(in[0]); i++) y[i] = y[i] / (1 + exp(-y[i]));
+    return 0;
+}
+static int swish_bwd(const sg_custom_bw_args *a, void *user) {   /* dx += g * (s + x s (1 - s)) */
+    (void)user;
+    const double *x = sg_data_const(a->in[0]), *g = sg_data_const(a->grad_out[0]);
+    double *dx = sg_data_f64(a->grad_in[0]);
+    for (int64_t i = 0; i < sg_numel(a->in[0]); i++) {
+        double s = 1 / (1 + exp(-x[i]));
+        dx[i] += g[i] * (s + x[i] * s * (1 - s));
+    }
+    return 0;
+}
+static const sg_custom_op_def SWISH = {.name = "swish", .n_in = 1, .dtypes = 1u << SG_F64,
+                                       .forward = swish_fwd, .backward = swish_bwd, .reads_in = 1u /* x */};
+
+static sg_tensor *swish_graph(sg_tensor *const *in, int n, void *ctx) {
+    (void)n, (void)ctx;
+    return sg_custom_op1(&SWISH, in, NULL);
+}
+
+START_TEST(readme_swish) {
+    sg_rng r = sg_rng_new(12);
+    sg_tensor *x = sg_uniform(&r, SG_F64, 2, (int64_t[]){3, 5}, -3, 3);
+    sg_set_requires_grad(x, true);
+    sg_gradcheck_result res;
+    ck_assert_int_eq(sg_gradcheck(swish_graph, NULL, &x, 1, NULL, &res), SG_OK);
+    ck_assert_msg(res.ok, "%s", res.message);
+    sg_tensor *y = sg_custom_op1(&SWISH, &x, NULL);
+    ck_assert_double_eq_tol(sg_get_flat(y, 4), sg_get_flat(x, 4) / (1 + exp(-sg_get_flat(x, 4))), 1e-15);
+    sg_tape_clear();
+    sg_tensor_free(x);
+}
+END_TEST
+
 /* ---- op 1: y (N, D) = w (D) * tanh(x (N, D)); forward with seqgrad ops, backward raw loops ---- */
 
 static int scaled_tanh_fwd(sg_custom_ctx *ctx, sg_tensor *const *in, sg_tensor **out, void *user) {
@@ -270,6 +312,7 @@ int main(void) {
     Suite *s = suite_create("custom_op_public");
     TCase *tc = tcase_create("custom_op");
     tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_add_test(tc, readme_swish);
     tcase_add_test(tc, gradcheck_float64);
     tcase_add_test(tc, gradcheck_catches_a_wrong_backward);
     tcase_add_test(tc, values_and_strided_input);
