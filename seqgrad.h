@@ -12,6 +12,7 @@
 #include "nn/model.h"
 #include "nn/layers.h"
 #include "nn/cell.h"
+#include "nn/cells.h"
 #include "nn/rnn.h"
 #include "nn/summary.h"
 #include "ops/rnn_fused.h"
