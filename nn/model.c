@@ -6,6 +6,7 @@
 
 #include "../tensor/kernels.h"
 #include "model.h"
+#include "model_impl.h"
 
 enum { SG_PARAM_NAME_MAX = 128, SG_INIT_STREAM_SHIFT = 40, SG_PARAM_ALIGN = 64 /* bytes */ };
 
@@ -173,12 +174,12 @@ int sg_model_finalize(sg_model *m, uint64_t seed) {
 
 bool sg_model_is_final(const sg_model *m) { return m && m->final; }
 
-int sg_model_own(sg_model *m, void *obj, void (*free_fn)(void *), int (*after_init)(void *)) {
-    if (!check_model(m, "sg_model_own")) return sg_last_status();
+int sg__model_own(sg_model *m, void *obj, void (*free_fn)(void *), int (*after_init)(void *)) {
+    if (!check_model(m, "sg__model_own")) return sg_last_status();
     if (m->nowned == m->capowned) {
         int cap = m->capowned ? 2 * m->capowned : 8;
         owned_t *no = realloc(m->owned, (size_t)cap * sizeof *no);
-        if (!no) return sg_set_error(SG_ERR_MEM, "sg_model_own: out of memory");
+        if (!no) return sg_set_error(SG_ERR_MEM, "sg__model_own: out of memory");
         m->owned = no;
         m->capowned = cap;
     }

@@ -9,6 +9,7 @@
 #include "../autograd/node.h"
 #include "layers.h"
 #include "rnn_impl.h"
+#include "model_impl.h"
 
 enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64, WHY_BUF = 160 };
 
@@ -204,7 +205,7 @@ sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg) {
                 return NULL;
             }
         }
-    if (sg_model_own(m, r, rnn_free, rnn_after_init)) {
+    if (sg__model_own(m, r, rnn_free, rnn_after_init)) {
         sg__model_forget(m, n0);
         rnn_free(r);
         return NULL;

@@ -154,11 +154,11 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("io_csv");
     TCase *t = tcase_create("csv");
-    tcase_add_test(t, real_airline);
     tcase_add_test(t, synthetic_ok);
     tcase_add_loop_test(t, bad_files, 0, N_BAD);
     tcase_add_test(t, nul_byte);
     tcase_add_test(t, io_errors);
     suite_add_tcase(s, t);
+    tcase_add_test(tu_data_tcase(s, "csv_data"), real_airline);
     return tu_run(s);
 }

@@ -373,8 +373,6 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("io_idx");
     TCase *t = tcase_create("idx");
-    tcase_add_test(t, real_t10k);
-    tcase_add_test(t, real_mnist_load);
     tcase_add_test(t, synthetic_raw_and_gz);
     tcase_add_test(t, format_errors);
     tcase_add_test(t, gzip_errors);
@@ -382,5 +380,8 @@ int main(void) {
     tcase_add_test(t, zero_images_huge_sides);
     tcase_add_test(t, io_and_arg_errors);
     suite_add_tcase(s, t);
+    TCase *d = tu_data_tcase(s, "idx_data");
+    tcase_add_test(d, real_t10k);
+    tcase_add_test(d, real_mnist_load);
     return tu_run(s);
 }
