@@ -1,4 +1,5 @@
-/* User-defined ops with a hand-written backward (PyTorch's autograd.Function, in C). A user gives
+/** @file
+ * User-defined ops with a hand-written backward (PyTorch's autograd.Function, in C). A user gives
  * a forward, a backward (the vector-Jacobian product, accumulated into the inputs' gradients) and
  * which inputs and outputs the backward reads; sg_custom_op runs the forward and records the op on
  * the tape like any built-in op: sg_backward, sg_gradcheck, no-grad mode, sg_tape_clear and the
@@ -41,7 +42,7 @@ enum { SG_CUSTOM_MAX_IN = 8, SG_CUSTOM_MAX_OUT = 4, SG_CUSTOM_MAX_SAVED = 4, SG_
 typedef struct {
     const char *name; /**< for messages ("x", "weight"); NULL: "input 2" / "output 0" */
     int ndim;         /**< required rank, or SG_DIM_ANY */
-    int64_t shape[SG_MAX_DIMS];
+    int64_t shape[SG_MAX_DIMS]; /**< the ndim sizes: each >= 0, SG_DIM_ANY or SG_DIM_SYM(k) */
 } sg_custom_arg;
 
 /** Handle a forward gets to save tensors for its backward (opaque). */
@@ -58,7 +59,9 @@ typedef struct {
                                       starting at zero: add the products into them (write through
                                       sg_data_f64 / sg_data_f32). NULL where the input needs no
                                       gradient. */
-    int n_in, n_out, n_saved;
+    int n_in;                    /**< number of inputs */
+    int n_out;                   /**< number of outputs */
+    int n_saved;                 /**< number of saved tensors */
 } sg_custom_bw_args;
 
 /** Forward: set out[0..n_out) to new tensors; return 0, or a negative sg_status (set a message

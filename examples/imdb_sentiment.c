@@ -35,8 +35,12 @@
 #include "exdist.h"
 #include "io/checkpoint.h"
 
-enum { VOCAB_WORDS = 20000, EMBED = 128, HIDDEN = 128, MAX_LEN = 400, EVAL_BATCH = 256, BUCKET_POOL = 50,
+enum { VOCAB_WORDS = 20000, EMBED = 128, HIDDEN = 128, MAX_LEN = 400, EVAL_BATCH = 64, BUCKET_POOL = 50,
        PATH_BUF = 1024, NUM_BUF = 64, RECIPE_BUF = 256, TORCH_MAX_LEN = 200, TORCH_EPOCHS = 3 };
+/* EVAL_BATCH: evaluation runs under no-grad, but a layer's per-step intermediates stay on the tape
+ * until sg_tape_clear: with the torch recipe (200 words) an evaluation batch of 256 peaks at 1.27 GB
+ * RSS (PyTorch: 1.15 GB), one of 64 at 0.54 GB, and is faster too (no fresh pages to fault in).
+ * The batch size changes no result: each review is computed on its own. */
 #define MASKED_VALUE (-1e30) /* padded steps never win the max (outputs are bounded by 1) */
 #define DEFAULT_EMB_DROPOUT 0.3
 #define DEFAULT_DROPOUT 0.5
@@ -301,7 +305,7 @@ int main(int argc, char **argv) {
                         "  --embed N, --hidden N  embedding and LSTM sizes (default 128, 128)\n"
                         "  --clip X           gradient clipping, global norm (default 0: off)\n"
                         "  --test-limit N     evaluate on a seeded random N test reviews (default: all)\n"
-                        "  --eval-batch N     evaluation batch size (default 256)\n"
+                        "  --eval-batch N     evaluation batch size (default 64)\n"
                         "--limit N trains on a seeded random N of the training reviews.\n";
     int pr = ex_parse(argc, argv, &a, "imdb_sentiment", "IMDB review sentiment with a bidirectional LSTM.", extra,
                       parse_extra, &o);

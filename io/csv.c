@@ -40,6 +40,11 @@ static int scratch_put(csv_parser *p, char c) {
 /* Splits line [s, e) into p->fields. */
 static int split_line(csv_parser *p, const char *s, const char *e) {
     const char *line_start = s;
+    /* fields become C strings, so a NUL inside one ("1\0" "2") would silently cut it short */
+    const char *nul = memchr(s, '\0', (size_t)(e - s));
+    if (nul)
+        return sg_set_error(SG_ERR_FORMAT, "%s: %s:%ld: NUL byte at column %ld (binary or corrupt file)", FN,
+                            p->path, p->line, (long)(nul - line_start) + 1);
     p->fields.n = 0;
     p->scratch.n = 0;
     for (;;) {

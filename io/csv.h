@@ -1,4 +1,5 @@
-/* One numeric column of a CSV file with a header row, as a double array: the loader for univariate
+/** @file
+ * One numeric column of a CSV file with a header row, as a double array: the loader for univariate
  * time series such as airline-passengers.csv ("Month","Passengers"). Not a general CSV library:
  * no multi-line quoted fields, no type inference, one column per call.
  *
@@ -25,11 +26,20 @@
 
 #include <stdint.h>
 
-/* The column named col_name (exact, case-sensitive match against the unquoted header field) or,
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** The column named col_name (exact, case-sensitive match against the unquoted header field) or,
  * when col_name is NULL, the col_index-th column (0-based). Returns a malloc'd array of *n_rows
  * values in file order (non-NULL even for 0 rows); the caller frees it with sg_csv_free().
  * On failure returns NULL and sets *n_rows to 0. */
 double *sg_csv_column(const char *path, const char *col_name, int col_index, int64_t *n_rows);
+/** Frees an array from sg_csv_column() (NULL is a no-op). */
 void sg_csv_free(double *values);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

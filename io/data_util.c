@@ -2,13 +2,17 @@
  * path joining, growable arrays. No parsing lives here. */
 #include "data_impl.h"
 
+#include "../tensor/tensor_impl.h"
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-enum { SG_READ_CHUNK = 1 << 16 };
+enum { SG_READ_CHUNK = 1 << 16, SG_FILE_MSG = 1024 /* a shape message moved to SG_ERR_FORMAT */ };
 
 bool sg__data_nonnull(const void *p, const char *fn, const char *arg) {
     if (p) return true;
@@ -16,17 +20,49 @@ bool sg__data_nonnull(const void *p, const char *fn, const char *arg) {
     return false;
 }
 
+int sg__open_regular(const char *fn, const char *path, struct stat *out) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) return sg_set_error(SG_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
+    struct stat st;
+    int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (e || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path,
+                            e                         ? strerror(e)
+                            : S_ISFIFO(st.st_mode)    ? "not a regular file (a FIFO)"
+                            : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "not a regular file (a device)"
+                            : S_ISSOCK(st.st_mode)    ? "not a regular file (a socket)"
+                                                      : "not a regular file");
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        e = errno;
+        close(fd);
+        return sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path, strerror(e));
+    }
+    if (out) *out = st;
+    return fd;
+}
+
+bool sg__file_shape_check(const char *ctx, int ndim, const int64_t *shape, int64_t *numel) {
+    if (sg__shape_check(ctx, ndim, shape, numel)) return true;
+    char msg[SG_FILE_MSG];
+    snprintf(msg, sizeof msg, "%s", sg_last_error());
+    sg_clear_error();
+    sg_set_error(SG_ERR_FORMAT, "%s", msg);
+    return false;
+}
+
 int sg__read_file(const char *fn, const char *path, char **buf, size_t *len) {
     *buf = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return sg_set_error(SG_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
     struct stat st;
-    int e = fstat(fileno(f), &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (e || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path,
-                            e ? strerror(e) : "not a regular file");
+    int fd = sg__open_regular(fn, path, &st);
+    if (fd < 0) return fd;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return sg_set_error(SG_ERR_MEM, "%s: cannot open a stream on '%s': %s", fn, path, strerror(errno));
     }
     /* room for the NUL and one byte more, so that a file of the stat'ed size ends in one read */
     size_t cap = (size_t)st.st_size + 2, n = 0;

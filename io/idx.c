@@ -18,9 +18,13 @@ enum {
     IDX_MAGIC_BYTES = 4,
     IDX_DIM_BYTES = 4,
     IDX_MAX_DIMS = 3,
-    IDX_CHUNK = 1 << 20,       /* bytes per gzread call */
-    IDX_FIRST_ALLOC = 1 << 26, /* payload buffer grows past this only as bytes actually arrive */
+    IDX_CHUNK = 1 << 16,       /* bytes per read() and per inflate call */
+    IDX_FIRST_ALLOC = 1 << 20, /* payload buffer grows past this only as bytes actually arrive */
     IDX_DIMS_BUF = 48,         /* "NxRxC" in messages */
+    IDX_CTX = 512,             /* "fn: 'path': ..." prefix of a shape message */
+    GZ_MAGIC0 = 0x1f,          /* RFC 1952 member header */
+    GZ_MAGIC1 = 0x8b,
+    GZ_WINDOW_BITS = 16 + MAX_WBITS, /* inflate: gzip wrapper only, trailer checked */
 };
 #define IDX_MAX_PAYLOAD ((uint64_t)1 << 40) /* sizes beyond this are taken as corruption */
 #define IDX_PIXEL_MAX 255.0f
@@ -32,30 +36,148 @@ typedef struct {
     uint64_t n_data;
 } idx_raw;
 
-/* Reads up to n bytes; returns the count, or -1 after recording an error. A clean end of input
- * and zlib's "unexpected end of file" both return a short count (the caller reports truncation). */
-static int64_t gz_read_n(gzFile gz, void *buf, uint64_t n, uint64_t *pos, const char *fn, const char *path) {
+/* The input of one file: raw bytes, or a gzip stream inflated here with zlib's inflate (not
+ * gzread, which takes a stream cut inside its trailer for a clean end). A gzip stream must end
+ * with its end-of-stream marker and an 8-byte trailer whose CRC-32 and length inflate checks;
+ * concatenated gzip members are read in turn, like gunzip; anything else after the last member
+ * is trailing data. */
+typedef struct {
+    int fd;
+    const char *fn, *path;
+    bool gz, member_end, eof; /* eof: read() returned 0 */
+    bool z_ready;
+    z_stream zs;
+    unsigned char *in;     /* IDX_CHUNK bytes, malloc'd */
+    size_t in_pos, in_len; /* raw: unread bytes in[in_pos, in_len); gzip: in zs */
+    uint64_t pos;          /* uncompressed bytes handed out */
+} idx_src;
+
+/* More input into in[]; false after recording an I/O error. At end of file sets eof. */
+static bool src_fill(idx_src *s) {
+    for (;;) {
+        ssize_t r = read(s->fd, s->in, IDX_CHUNK);
+        if (r >= 0) {
+            s->in_pos = 0;
+            s->in_len = (size_t)r;
+            s->eof = r == 0;
+            return true;
+        }
+        if (errno != EINTR) {
+            sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", s->fn, s->path, strerror(errno));
+            return false;
+        }
+    }
+}
+
+static bool src_open(idx_src *s, const char *fn, const char *path) {
+    memset(s, 0, sizeof *s);
+    s->fn = fn;
+    s->path = path;
+    s->fd = sg__open_regular(fn, path, NULL);
+    if (s->fd < 0) return false;
+    s->in = malloc(IDX_CHUNK);
+    if (!s->in) {
+        sg_set_error(SG_ERR_MEM, "%s: out of memory reading '%s'", fn, path);
+        return false;
+    }
+    if (!src_fill(s)) return false;
+    s->gz = s->in_len >= 2 && s->in[0] == GZ_MAGIC0 && s->in[1] == GZ_MAGIC1;
+    if (!s->gz) return true;
+    if (inflateInit2(&s->zs, GZ_WINDOW_BITS) != Z_OK) {
+        sg_set_error(SG_ERR_MEM, "%s: cannot set up decompression of '%s'", fn, path);
+        return false;
+    }
+    s->z_ready = true;
+    s->zs.next_in = s->in;
+    s->zs.avail_in = (uInt)s->in_len;
+    return true;
+}
+
+static void src_close(idx_src *s) {
+    if (s->z_ready) inflateEnd(&s->zs);
+    if (s->fd >= 0) close(s->fd);
+    free(s->in);
+}
+
+/* After a gzip member: another member (inflate reset, true), the end of the file (true, with
+ * *done set) or other bytes (false, trailing data recorded). */
+static bool gz_next_member(idx_src *s, bool *done) {
+    *done = false;
+    if (s->zs.avail_in == 0 && !s->eof) {
+        if (!src_fill(s)) return false;
+        s->zs.next_in = s->in;
+        s->zs.avail_in = (uInt)s->in_len;
+    }
+    if (s->zs.avail_in == 0) {
+        *done = true;
+        return true;
+    }
+    if (s->zs.next_in[0] != GZ_MAGIC0 || (s->zs.avail_in > 1 && s->zs.next_in[1] != GZ_MAGIC1)) {
+        sg_set_error(SG_ERR_FORMAT, "%s: '%s': trailing data after the gzip stream (%llu bytes inflated)",
+                     s->fn, s->path, (unsigned long long)s->pos);
+        return false;
+    }
+    if (inflateReset(&s->zs) != Z_OK) {
+        sg_set_error(SG_ERR_FORMAT, "%s: '%s': cannot restart inflate for the next gzip member", s->fn, s->path);
+        return false;
+    }
+    s->member_end = false;
+    return true;
+}
+
+/* Reads up to n bytes into buf; returns the count (short only at a clean end of the input), or -1
+ * after recording an error (I/O, corrupt or truncated gzip data). */
+static int64_t src_read(idx_src *s, void *buf, uint64_t n) {
+    uint8_t *out = buf;
     uint64_t got = 0;
     while (got < n) {
         uint64_t want = n - got < IDX_CHUNK ? n - got : IDX_CHUNK;
-        int r = gzread(gz, (char *)buf + got, (unsigned)want);
-        if (r > 0) {
-            got += (uint64_t)r;
-            *pos += (uint64_t)r;
+        if (!s->gz) {
+            if (s->in_pos == s->in_len) {
+                if (s->eof) break;
+                if (!src_fill(s)) return -1;
+                if (s->eof) break;
+            }
+            size_t k = s->in_len - s->in_pos < want ? s->in_len - s->in_pos : (size_t)want;
+            memcpy(out + got, s->in + s->in_pos, k);
+            s->in_pos += k;
+            got += k;
+            s->pos += k;
             continue;
         }
-        int errnum = Z_OK;
-        const char *msg = gzerror(gz, &errnum);
-        if (r == 0 || errnum == Z_BUF_ERROR) break;
-        if (errnum == Z_ERRNO)
-            sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path, strerror(errno));
-        else {
-            /* zlib prefixes the name it was opened with, "<fd:N>: ", which means nothing here */
-            const char *colon = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
-            sg_set_error(SG_ERR_FORMAT, "%s: '%s': corrupt gzip data after %llu bytes: %s", fn, path,
-                         (unsigned long long)*pos, colon ? colon + 2 : msg);
+        if (s->member_end) {
+            bool done;
+            if (!gz_next_member(s, &done)) return -1;
+            if (done) break;
         }
-        return -1;
+        if (s->zs.avail_in == 0) {
+            if (!s->eof && !src_fill(s)) return -1;
+            s->zs.next_in = s->in;
+            s->zs.avail_in = (uInt)s->in_len;
+            if (s->zs.avail_in == 0) {
+                sg_set_error(SG_ERR_FORMAT,
+                             "%s: '%s': truncated gzip stream: the file ends after %llu uncompressed "
+                             "bytes, before the end of the compressed data and its 8-byte trailer "
+                             "(CRC-32 and length)",
+                             s->fn, s->path, (unsigned long long)s->pos);
+                return -1;
+            }
+        }
+        s->zs.next_out = out + got;
+        s->zs.avail_out = (uInt)want;
+        int zr = inflate(&s->zs, Z_NO_FLUSH);
+        uint64_t made = want - s->zs.avail_out;
+        got += made;
+        s->pos += made;
+        if (zr == Z_STREAM_END) s->member_end = true;
+        else if (zr == Z_MEM_ERROR) {
+            sg_set_error(SG_ERR_MEM, "%s: '%s': out of memory inflating", s->fn, s->path);
+            return -1;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            sg_set_error(SG_ERR_FORMAT, "%s: '%s': corrupt gzip data after %llu bytes: %s", s->fn, s->path,
+                         (unsigned long long)s->pos, s->zs.msg ? s->zs.msg : zError(zr));
+            return -1;
+        }
     }
     return (int64_t)got;
 }
@@ -64,39 +186,19 @@ static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-static gzFile open_gz(const char *fn, const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        sg_set_error(SG_ERR_IO, "%s: cannot open '%s': %s", fn, path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
-    if (e) {
-        close(fd);
-        sg_set_error(SG_ERR_IO, "%s: cannot read '%s': %s", fn, path, strerror(e));
-        return NULL;
-    }
-    gzFile gz = gzdopen(fd, "rb");
-    if (!gz) {
-        close(fd);
-        sg_set_error(SG_ERR_MEM, "%s: cannot set up decompression of '%s'", fn, path);
-    }
-    return gz;
-}
-
 /* Whole-file read of an unsigned-byte IDX file with ndim dimensions. */
 static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
     memset(out, 0, sizeof *out);
     if (!sg__data_nonnull(path, fn, "path")) return SG_ERR_NULL;
-    gzFile gz = open_gz(fn, path);
-    if (!gz) return sg_last_status();
-
+    idx_src src;
+    if (!src_open(&src, fn, path)) {
+        src_close(&src);
+        return sg_last_status();
+    }
     const uint64_t header = IDX_MAGIC_BYTES + (uint64_t)IDX_DIM_BYTES * (uint64_t)ndim;
     uint8_t hdr[IDX_MAGIC_BYTES + IDX_DIM_BYTES * IDX_MAX_DIMS];
     int status = SG_OK;
-    uint64_t pos = 0; /* uncompressed bytes consumed */
-    int64_t got = gz_read_n(gz, hdr, IDX_MAGIC_BYTES, &pos, fn, path);
+    int64_t got = src_read(&src, hdr, IDX_MAGIC_BYTES);
     if (got < 0) goto fail;
     const uint32_t want_magic = (uint32_t)SG_IDX_TYPE_UBYTE << 8 | (uint32_t)ndim;
     if (got < IDX_MAGIC_BYTES) {
@@ -111,7 +213,7 @@ static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
                               fn, path, be32(hdr), want_magic, ndim, ndim == 1 ? "" : "s");
         goto fail;
     }
-    int64_t more = gz_read_n(gz, hdr + IDX_MAGIC_BYTES, header - IDX_MAGIC_BYTES, &pos, fn, path);
+    int64_t more = src_read(&src, hdr + IDX_MAGIC_BYTES, header - IDX_MAGIC_BYTES);
     if (more < 0) goto fail;
     if ((uint64_t)more < header - IDX_MAGIC_BYTES) {
         status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': truncated header: expected %llu bytes, found %lld",
@@ -130,20 +232,26 @@ static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
             status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': dimension %d has size 0", fn, path, d);
             goto fail;
         }
-        if (s != 0 && payload > IDX_MAX_PAYLOAD / s) {
-            status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': implausible sizes (over %llu bytes)", fn, path,
-                                  (unsigned long long)IDX_MAX_PAYLOAD);
-            goto fail;
-        }
-        payload *= s;
     }
+    /* THE shape check, with a count of 0 taken as 1, so that 0 images of 0xFFFFFFFF x 0xFFFFFFFF
+     * pixels cannot overflow the strides of the tensor made from it; then a plausibility bound */
+    int64_t numel;
+    char ctx[IDX_CTX];
+    snprintf(ctx, sizeof ctx, "%s: '%s': implausible sizes %s", fn, path, dims_str);
+    if (!sg__file_shape_check(ctx, ndim, out->dims, &numel)) goto fail;
+    if ((uint64_t)numel > IDX_MAX_PAYLOAD) {
+        status = sg_set_error(SG_ERR_FORMAT, "%s: '%s': implausible sizes %s (over %llu bytes)", fn, path,
+                              dims_str, (unsigned long long)IDX_MAX_PAYLOAD);
+        goto fail;
+    }
+    payload = (uint64_t)numel;
 
     /* The buffer grows with the bytes that actually arrive, so a corrupt header claiming a huge
      * payload costs a truncation error, not a huge allocation. */
     uint64_t cap = payload < IDX_FIRST_ALLOC ? payload : IDX_FIRST_ALLOC, n = 0;
     uint8_t *buf = malloc(cap ? cap : 1);
     while (buf) {
-        int64_t r = gz_read_n(gz, buf + n, cap - n, &pos, fn, path);
+        int64_t r = src_read(&src, buf + n, cap - n);
         if (r < 0) {
             free(buf);
             goto fail;
@@ -171,17 +279,7 @@ static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
         goto fail;
     }
     uint8_t probe;
-    int64_t extra = gz_read_n(gz, &probe, 1, &pos, fn, path); /* also makes zlib check the gzip CRC */
-    int zerr = Z_OK;
-    if (extra == 0) gzerror(gz, &zerr);
-    if (extra == 0 && zerr == Z_BUF_ERROR) {
-        status = sg_set_error(SG_ERR_FORMAT,
-                              "%s: '%s': truncated gzip stream: the %llu payload bytes are complete but "
-                              "the stream ends early",
-                              fn, path, (unsigned long long)payload);
-        free(buf);
-        goto fail;
-    }
+    int64_t extra = src_read(&src, &probe, 1); /* also reaches the gzip trailer and its checks */
     if (extra != 0) {
         if (extra > 0)
             status = sg_set_error(SG_ERR_FORMAT,
@@ -192,12 +290,12 @@ static int idx_read(const char *fn, const char *path, int ndim, idx_raw *out) {
         free(buf);
         goto fail;
     }
-    gzclose(gz);
+    src_close(&src);
     out->data = buf;
     out->n_data = payload;
     return SG_OK;
 fail:
-    gzclose(gz);
+    src_close(&src);
     return status != SG_OK ? status : sg_last_status();
 }
 

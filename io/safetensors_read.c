@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../tensor/kernels.h"
+#include "data_impl.h"
 #include "json_impl.h"
 #include "safetensors_impl.h"
 
@@ -95,6 +97,7 @@ void sg_st_close(sg_st_file *f) {
 
 /* ---- validation of the header ---- */
 
+enum { SG_ST_CTX = 512 }; /* "sg_st_open: 'path': tensor 'name'" prefix of a shape message */
 #define FMT_FAIL(...) (sg_set_error(SG_ERR_FORMAT, __VA_ARGS__), false)
 
 static bool take_meta(sg_st_file *f, sg_json *m) {
@@ -178,16 +181,13 @@ static bool take_entry(sg_st_file *f, st_entry *e, const char *name, const sg_js
     free(off);
     if (!ok) return false;
     char sb[SG_SHAPE_BUF];
-    int64_t numel = 1;
-    for (int d = 0; d < e->ndim; d++)
-        if (__builtin_mul_overflow(numel, e->shape[d], &numel))
-            return FMT_FAIL("sg_st_open: '%s': tensor '%.200s': shape %s overflows", f->label, name,
-                            sg__shape_str(e->ndim, e->shape, sb, sizeof sb));
+    int64_t numel;
+    char ctx[SG_ST_CTX];
+    snprintf(ctx, sizeof ctx, "sg_st_open: '%s': tensor '%.200s'", f->label, name);
+    /* also bounds the strides of a tensor with a 0 in its shape, e.g. [0, 2^40, 2^40] */
+    if (!sg__file_shape_check(ctx, e->ndim, e->shape, &numel)) return false;
     e->numel = numel;
-    uint64_t nbytes;
-    if (__builtin_mul_overflow((uint64_t)numel, (uint64_t)sg__st_dtypes[e->dtype].size, &nbytes))
-        return FMT_FAIL("sg_st_open: '%s': tensor '%.200s': shape %s overflows", f->label, name,
-                        sg__shape_str(e->ndim, e->shape, sb, sizeof sb));
+    const uint64_t nbytes = (uint64_t)numel * (uint64_t)sg__st_dtypes[e->dtype].size; /* <= INT64_MAX */
     if (e->begin > e->end || e->end > f->data_len)
         return FMT_FAIL("sg_st_open: '%s': tensor '%.200s': data_offsets [%llu,%llu] outside the data "
                         "buffer of %zu bytes (file truncated?)",
@@ -329,21 +329,13 @@ sg_st_file *sg_st_open(const char *path) {
         sg_set_error(SG_ERR_NULL, "sg_st_open: argument 'path' is NULL");
         return NULL;
     }
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        sg_set_error(SG_ERR_IO, "sg_st_open: cannot open '%s': %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    if (fstat(fileno(fp), &st) != 0) {
-        sg_set_error(SG_ERR_IO, "sg_st_open: cannot stat '%s': %s", path, strerror(errno));
-        fclose(fp);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        sg_set_error(SG_ERR_IO, "sg_st_open: '%s' is not a regular file%s", path,
-                     S_ISDIR(st.st_mode) ? " (it is a directory)" : "");
-        fclose(fp);
+    int fd = sg__open_regular("sg_st_open", path, &st);
+    if (fd < 0) return NULL;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        sg_set_error(SG_ERR_MEM, "sg_st_open: cannot open a stream on '%s': %s", path, strerror(errno));
+        close(fd);
         return NULL;
     }
     sg_st_file *f = file_new(path);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../tensor/tensor_impl.h"
+#include "data_impl.h"
 #include "json_impl.h"
 #include "safetensors_impl.h"
 
@@ -264,19 +265,6 @@ static bool build_header(const sg_st_writer *w, strbuf *b) {
 
 /* ---- atomic save ---- */
 
-/* Best effort: make the rename durable. A failure here cannot undo the rename, so it is ignored. */
-static void sync_parent_dir(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + (slash == path)) : strdup(".");
-    if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 static bool write_all(FILE *fp, const void *p, size_t n) { return n == 0 || fwrite(p, 1, n, fp) == n; }
 
 int sg_st_writer_save(const sg_st_writer *w, const char *path) {
@@ -288,24 +276,12 @@ int sg_st_writer_save(const sg_st_writer *w, const char *path) {
         free(hb.s);
         return sg_set_error(SG_ERR_MEM, "%s: out of memory building the header", fn);
     }
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        free(hb.s);
-        return sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && errno == EEXIST) { /* left over by a crashed process with our pid */
-        unlink(tmp);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    }
+    sg__tmp_sweep(path);
+    char *tmp;
+    int fd = sg__tmp_create(fn, path, &tmp);
     if (fd < 0) {
-        sg_set_error(SG_ERR_IO, "%s: cannot create '%s' (temporary for '%s'): %s", fn, tmp, path,
-                     strerror(errno));
-        free(tmp);
         free(hb.s);
-        return SG_ERR_IO;
+        return fd;
     }
     /* each step runs only if the previous ones succeeded; stage names the one that failed */
     const char *stage = NULL;
@@ -342,7 +318,7 @@ int sg_st_writer_save(const sg_st_writer *w, const char *path) {
         sg_set_error(SG_ERR_IO, "%s: cannot save '%s': %s failed: %s; any existing file is unchanged", fn,
                      path, stage, strerror(err));
     } else {
-        sync_parent_dir(path);
+        sg__sync_parent_dir(path);
     }
     free(tmp);
     free(hb.s);

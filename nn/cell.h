@@ -53,8 +53,8 @@ typedef enum { SG_SIZE_ONE = 0, SG_SIZE_D, SG_SIZE_H, SG_SIZE_P, SG_SIZE_GH, SG_
 
 /** A size in a definition: mult * sym (mult 0 means 1; with SG_SIZE_ONE it is the constant mult). */
 typedef struct {
-    sg_size_sym sym;
-    int64_t mult;
+    sg_size_sym sym; /**< the symbol */
+    int64_t mult;    /**< its multiplier (0 means 1), or the constant with SG_SIZE_ONE */
 } sg_cell_size;
 
 /** Initialisers for sg_cell_size: SG_CELL_H is H, SG_CELL_HX(2) is 2H, SG_CELL_N(5) the constant 5. */
@@ -91,18 +91,18 @@ typedef enum {
 typedef struct {
     const char *name;  /**< short name, e.g. "weight_ih"; a layer adds "_l{k}" and "_reverse" */
     int ndim;          /**< 1 or 2 */
-    sg_cell_size shape[SG_CELL_MAX_DIMS];
-    sg_param_role role;
+    sg_cell_size shape[SG_CELL_MAX_DIMS]; /**< the ndim sizes */
+    sg_param_role role; /**< what the driver does with it */
     unsigned when;     /**< SG_CELL_OPT_* bits that must all hold for the row to exist (0: always) */
-    sg_cell_init init;
-    double init_a;
+    sg_cell_init init; /**< how sg_model_finalize() initialises it */
+    double init_a;     /**< the initialiser's argument */
 } sg_cell_param;
 
 /** One state of a cell: its name and size (each state is (B, size)). State 0 is what h0 and h_n
  *  of sg_rnn_forward refer to, state 1 what c0 and c_n refer to. */
 typedef struct {
-    const char *name;
-    sg_cell_size size;
+    const char *name;  /**< e.g. "h", "c" (for messages) */
+    sg_cell_size size; /**< each state is (B, size) */
 } sg_cell_state;
 
 typedef struct sg_cell_def sg_cell_def;
@@ -111,10 +111,14 @@ struct sg_rnn_config;
 /** What a hook knows about the layer, direction and call it runs for. Borrowed, valid during the
  *  call only. B is 0 in after_init. */
 typedef struct {
-    const sg_cell_def *def;
+    const sg_cell_def *def;          /**< the definition being run */
     const struct sg_rnn_config *cfg; /**< the layer's (or cell's) configuration */
-    int64_t D, H, P, B;
-    int layer, dir;  /**< dir 1: the reverse direction */
+    int64_t D;       /**< input size of this layer */
+    int64_t H;       /**< hidden size */
+    int64_t P;       /**< output size (proj_size if set, else H) */
+    int64_t B;       /**< batch size of this call (0 in after_init) */
+    int layer;       /**< layer index, 0-based */
+    int dir;         /**< dir 1: the reverse direction */
     unsigned opts;   /**< the SG_CELL_OPT_* bits that hold */
     const void *data; /**< sg_rnn_config.cell_data (borrowed) */
 } sg_cell_ctx;
@@ -149,8 +153,8 @@ typedef int (*sg_cell_init_fn)(const sg_cell_ctx *c, sg_tensor *const *p);
 struct sg_cell_def {
     const char *name;   /**< used in every error message about the cell */
     int gates;          /**< G >= 1: the hoisted input product has G*H columns */
-    sg_cell_state states[SG_CELL_MAX_STATES];
-    sg_cell_param params[SG_CELL_MAX_PARAMS];
+    sg_cell_state states[SG_CELL_MAX_STATES]; /**< the states, ending at the first NULL name */
+    sg_cell_param params[SG_CELL_MAX_PARAMS]; /**< the parameter table, ending at the first NULL name */
     unsigned allows;    /**< SG_CELL_OPT_PROJ / _PEEPHOLE this cell accepts (BIAS always) */
     sg_cell_step_fn step;       /**< required */
     sg_cell_hoist_fn hoist;     /**< optional */

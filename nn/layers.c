@@ -4,6 +4,8 @@
 #include <stdlib.h>
 
 #include "layers.h"
+#include "../tensor/alloc.h" /* allocations through one place (failure injection) */
+#include "model_impl.h"
 
 enum { NAME_BUF = 160 };
 
@@ -41,7 +43,7 @@ sg_linear_layer *sg_linear_layer_new(sg_model *m, const char *prefix, int64_t in
     l->b = bias ? sg_model_declare(m, sg_param_name(name, sizeof name, prefix, "bias"), 1, &out,
                                    SG_INIT_UNIFORM, k)
                 : -1;
-    if (l->w < 0 || (bias && l->b < 0) || sg_model_own(m, l, free, NULL) != SG_OK) {
+    if (l->w < 0 || (bias && l->b < 0) || sg__model_own(m, l, free, NULL) != SG_OK) {
         free(l);
         return NULL;
     }
@@ -93,7 +95,7 @@ sg_embedding_layer *sg_embedding_layer_new(sg_model *m, const char *prefix, int6
     char name[NAME_BUF];
     e->w = sg_model_declare(m, sg_param_name(name, sizeof name, prefix, "weight"), 2, (int64_t[]){num, dim},
                             SG_INIT_NORMAL, 1.0);
-    if (e->w < 0 || sg_model_own(m, e, free, embedding_after_init) != SG_OK) {
+    if (e->w < 0 || sg__model_own(m, e, free, embedding_after_init) != SG_OK) {
         free(e);
         return NULL;
     }

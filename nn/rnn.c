@@ -9,6 +9,7 @@
 #include "../autograd/node.h"
 #include "layers.h"
 #include "rnn_impl.h"
+#include "model_impl.h"
 
 enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64, WHY_BUF = 160 };
 
@@ -109,7 +110,6 @@ static void say(char *why, size_t n, const char *msg) {
 
 int sg_fused_can_serve(const sg_rnn_config *cfg, sg_dtype dt, bool ragged, bool training, char *why, size_t n) {
     if (!cfg) return say(why, n, "no configuration"), 0;
-    if (!sg_fused_available()) return say(why, n, "built without oneDNN"), 0;
     sg_fused_desc d;
     if (!fused_desc(cfg, &d)) {
         char m[WHY_BUF];
@@ -118,6 +118,7 @@ int sg_fused_can_serve(const sg_rnn_config *cfg, sg_dtype dt, bool ragged, bool 
         else snprintf(m, sizeof m, "unknown cell kind");
         return say(why, n, m), 0;
     }
+    if (!sg_fused_available()) return say(why, n, "built without oneDNN"), 0;
     if (!sg_fused_op_can_serve(&d, dt, why, n)) return 0;
     if (ragged) return say(why, n, "variable-length batch (oneDNN 2.6 has no sequence lengths)"), 0;
     if (training && cfg->dropout > 0 && cfg->num_layers > 1)
@@ -204,7 +205,7 @@ sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg) {
                 return NULL;
             }
         }
-    if (sg_model_own(m, r, rnn_free, rnn_after_init)) {
+    if (sg__model_own(m, r, rnn_free, rnn_after_init)) {
         sg__model_forget(m, n0);
         rnn_free(r);
         return NULL;

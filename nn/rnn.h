@@ -1,6 +1,10 @@
-/* Recurrent cells and layers (RNN tanh/relu, LSTM, GRU) composed from seqgrad's primitive ops,
- * with PyTorch's shapes, parameter names, gate order and initialisation, so weights move between
- * seqgrad and torch.nn.{RNN,LSTM,GRU} / {RNN,LSTM,GRU}Cell unchanged.
+/** @file
+ * Recurrent cells and layers composed from seqgrad's primitive ops: the built-in kinds (RNN
+ * tanh/relu, LSTM, GRU) and any cell definition (nn/cell.h, cfg.def), all run by one layer
+ * driver. The built-in kinds have PyTorch's shapes, parameter names, gate order and
+ * initialisation, so weights move between seqgrad and torch.nn.{RNN,LSTM,GRU} /
+ * {RNN,LSTM,GRU}Cell unchanged; a definition's names come from its parameter table with the same
+ * "_l{k}" / "_reverse" suffixes.
  *
  * Shapes (time-major default): T steps, B batch, D input_size, H hidden_size,
  * P = proj_size if set else H (the size of h), dirs = 2 if bidirectional else 1, L = num_layers.
@@ -39,9 +43,15 @@
 #include "cell.h"
 #include "model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Recurrent cell of a layer (gate order and equations as PyTorch's): RNN_TANH, RNN_RELU (Elman),
+ * LSTM, GRU; SG_CELL_COUNT is the number of kinds. */
 typedef enum { SG_CELL_RNN_TANH = 0, SG_CELL_RNN_RELU, SG_CELL_LSTM, SG_CELL_GRU, SG_CELL_COUNT } sg_cell_kind;
 
-/* Which implementation runs a layer: the composed graph of ops (the definition), oneDNN's fused
+/** Which implementation runs a layer: the composed graph of ops (the definition), oneDNN's fused
  * primitive (ops/rnn_fused.h), or AUTO: oneDNN where it computes the same thing (float32, equal
  * lengths, no inter-layer dropout while training; see sg_fused_can_serve), else composed. With the
  * environment variable SEQGRAD_DEBUG set, AUTO prints one line to stderr when a layer falls back
@@ -50,26 +60,26 @@ typedef enum { SG_CELL_RNN_TANH = 0, SG_CELL_RNN_RELU, SG_CELL_LSTM, SG_CELL_GRU
  * fallback. Built without oneDNN, AUTO means composed. Cells always run composed. */
 typedef enum { SG_BACKEND_DEFAULT = 0, SG_BACKEND_AUTO, SG_BACKEND_COMPOSED, SG_BACKEND_ONEDNN } sg_backend;
 
-/* A zero-initialised config means PyTorch's defaults (bias on, 1 layer, unidirectional).
- * def: a cell definition (nn/cell.h) to run instead of the built-in kind `cell` (which is then
- * ignored); cell_data is passed to its hooks (sg_cell_ctx.data), borrowed. */
+/** A layer's configuration. A zero-initialised config means PyTorch's defaults (bias on, 1 layer,
+ * unidirectional). def: a cell definition (nn/cell.h) to run instead of the built-in kind `cell`
+ * (which is then ignored); cell_data is passed to its hooks (sg_cell_ctx.data), borrowed. */
 typedef struct sg_rnn_config {
-    sg_cell_kind cell;
-    int64_t input_size;  /* D >= 1 */
-    int64_t hidden_size; /* H >= 1 */
-    int num_layers;      /* L; 0 means 1 */
-    bool bidirectional;
-    bool no_bias;        /* PyTorch bias=False */
-    double dropout;      /* between layers, training only, in [0, 1) */
-    bool batch_first;
-    int64_t proj_size;   /* LSTM only: 0 (none) or in [1, H) */
-    bool peephole;       /* LSTM only */
-    bool gru_reset_before; /* GRU only: original Cho et al. form */
-    bool set_forget_bias;  /* LSTM only: bias_ih f-block = forget_bias, bias_hh f-block = 0 */
-    double forget_bias;
-    sg_backend backend;  /* SG_BACKEND_DEFAULT: the process-wide default (sg_rnn_set_default_backend) */
-    const sg_cell_def *def; /* NULL: the built-in kind `cell`; else borrowed, must outlive the layer */
-    const void *cell_data;  /* borrowed, handed to def's hooks */
+    sg_cell_kind cell;   /**< the built-in cell (ignored with def) */
+    int64_t input_size;  /**< D >= 1 */
+    int64_t hidden_size; /**< H >= 1 */
+    int num_layers;      /**< L; 0 means 1 */
+    bool bidirectional;  /**< a reverse direction too (outputs concatenated) */
+    bool no_bias;        /**< PyTorch bias=False */
+    double dropout;      /**< between layers, training only, in [0, 1) */
+    bool batch_first;    /**< x and output are (B, T, ...) instead of (T, B, ...) */
+    int64_t proj_size;   /**< LSTM only: 0 (none) or in [1, H) */
+    bool peephole;       /**< LSTM only */
+    bool gru_reset_before; /**< GRU only: original Cho et al. form */
+    bool set_forget_bias;  /**< LSTM only: bias_ih f-block = forget_bias, bias_hh f-block = 0 */
+    double forget_bias;  /**< with set_forget_bias */
+    sg_backend backend;  /**< SG_BACKEND_DEFAULT: the process-wide default (sg_rnn_set_default_backend) */
+    const sg_cell_def *def; /**< NULL: the built-in kind `cell`; else borrowed, must outlive the layer */
+    const void *cell_data;  /**< borrowed, handed to def's hooks */
 } sg_rnn_config;
 
 /** The definition a configuration runs: cfg->def, or the built-in definition of cfg->cell (and
@@ -77,10 +87,11 @@ typedef struct sg_rnn_config {
 const sg_cell_def *sg_rnn_config_def(const sg_rnn_config *cfg);
 
 /* ---- cells: one step, for custom loops ---- */
+/** One cell for custom loops (PyTorch nn.LSTMCell etc.), opaque; owned and freed by its model. */
 typedef struct sg_rnn_cell sg_rnn_cell;
-/* num_layers, bidirectional, dropout, batch_first and backend must be left at their defaults. */
+/** num_layers, bidirectional, dropout, batch_first and backend must be left at their defaults. */
 sg_rnn_cell *sg_rnn_cell_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg);
-/* x (B, D); h (B, P) or NULL for zeros; c (B, H) or NULL (LSTM only). Writes tape-owned h_out
+/** x (B, D); h (B, P) or NULL for zeros; c (B, H) or NULL (LSTM only). Writes tape-owned h_out
  * (B, P) and, for LSTM, c_out (B, H) (c_out may be NULL otherwise). Returns 0 or a status. */
 int sg_rnn_cell_forward(sg_rnn_cell *cell, sg_tensor *x, sg_tensor *h, sg_tensor *c, sg_tensor **h_out,
                         sg_tensor **c_out);
@@ -94,14 +105,21 @@ int sg_rnn_cell_step(sg_rnn_cell *cell, sg_tensor *x, sg_tensor *const *s, int64
 sg_tensor *sg_rnn_cell_param(const sg_rnn_cell *cell, const char *name);
 
 /* ---- layers: whole sequences, stacked and bidirectional ---- */
+/** A recurrent layer stack over whole sequences (PyTorch nn.RNN/LSTM/GRU), opaque; owned and freed
+ * by its model. */
 typedef struct sg_rnn sg_rnn;
+/** What sg_rnn_forward() returns: tape-owned tensors, as PyTorch's (output, (h_n, c_n)). */
 typedef struct {
-    sg_tensor *output, *h_n, *c_n; /* tape-owned; c_n: state 1 (LSTM's c), NULL for one-state cells */
-    sg_tensor *states[SG_CELL_MAX_STATES]; /* every final state k (L*dirs, B, size_k); [0] = h_n, [1] = c_n */
+    sg_tensor *output; /**< (T, B, dirs * P) last layer's outputs ((B, T, ...) with batch_first) */
+    sg_tensor *h_n;    /**< (L * dirs, B, P) final hidden states (state 0) */
+    sg_tensor *c_n;    /**< state 1 (LSTM's c, (L * dirs, B, H)); NULL for one-state cells */
+    sg_tensor *states[SG_CELL_MAX_STATES]; /**< every final state k (L*dirs, B, size_k); [0] = h_n, [1] = c_n */
 } sg_rnn_out;
 
+/** New layer stack on model m (before sg_model_finalize()), declaring PyTorch's parameters under
+ * prefix ("prefix.weight_ih_l0", ...). NULL with an error naming the bad config field. */
 sg_rnn *sg_rnn_new(sg_model *m, const char *prefix, const sg_rnn_config *cfg);
-/* lengths NULL: every sequence has T steps. h0, c0 may be NULL. On error returns a negative status
+/** lengths NULL: every sequence has T steps. h0, c0 may be NULL. On error returns a negative status
  * and leaves out zeroed. */
 int sg_rnn_forward(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_tensor *h0, sg_tensor *c0,
                    sg_rnn_out *out);
@@ -119,20 +137,27 @@ int sg_rnn_forward_states(sg_rnn *r, sg_tensor *x, const int64_t *lengths, sg_te
  *  borrowed one-line reason valid until the next forward ("variable-length batch ...",
  *  "forced by backend composed", "user-defined cell 'mgu' has no fused implementation"). */
 sg_backend sg_rnn_last_backend(const sg_rnn *r, const char **why);
+/** The layer's configuration (borrowed), or NULL for NULL r. */
 const sg_rnn_config *sg_rnn_get_config(const sg_rnn *r);
-/* Parameter of layer l, direction d (0 forward, 1 reverse), by short name ("weight_ih", ...), or NULL. */
+/** Parameter of layer l, direction d (0 forward, 1 reverse), by short name ("weight_ih", ...), or NULL. */
 sg_tensor *sg_rnn_param(const sg_rnn *r, const char *name, int layer, int dir);
-/* Backend for this layer (replaces the config's; SG_BACKEND_DEFAULT: the process-wide default). */
+/** Backend for this layer (replaces the config's; SG_BACKEND_DEFAULT: the process-wide default). */
 int sg_rnn_set_backend(sg_rnn *r, sg_backend b);
 
-/* Process-wide default backend, used by layers whose backend is SG_BACKEND_DEFAULT. It starts as
+/** Process-wide default backend, used by layers whose backend is SG_BACKEND_DEFAULT. It starts as
  * the environment variable SEQGRAD_BACKEND (auto|composed|onednn; empty or unset: AUTO; another
  * value: AUTO with a warning on stderr), read at first use. Setting SG_BACKEND_DEFAULT forgets the
  * current choice so the variable is read again at the next use. */
 int sg_rnn_set_default_backend(sg_backend b);
+/** The process-wide default backend now (never SG_BACKEND_DEFAULT). */
 sg_backend sg_rnn_default_backend(void);
+/** "auto", "composed", "onednn", or "default" for SG_BACKEND_DEFAULT and any other value (static). */
 const char *sg_backend_name(sg_backend b);
-/* Parses "auto", "composed", "onednn"; returns SG_BACKEND_DEFAULT (and an error) otherwise. */
+/** Parses "auto", "composed", "onednn"; returns SG_BACKEND_DEFAULT (and an error) otherwise. */
 sg_backend sg_backend_parse(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

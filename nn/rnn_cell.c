@@ -10,6 +10,7 @@
 
 #include "../autograd/node.h"
 #include "rnn_impl.h"
+#include "model_impl.h"
 
 enum { NAME_BUF = 160 };
 
@@ -217,7 +218,7 @@ sg_rnn_cell *sg_rnn_cell_new(sg_model *m, const char *prefix, const sg_rnn_confi
         free(c);
         return NULL;
     }
-    if (sg_model_own(m, c, free, cell_after_init)) {
+    if (sg__model_own(m, c, free, cell_after_init)) {
         sg__model_forget(m, n0);
         free(c);
         return NULL;

@@ -1,4 +1,5 @@
-/* A model summary: one line per parameter (name, shape, element count) and the total, as a table.
+/** @file
+ * A model summary: one line per parameter (name, shape, element count) and the total, as a table.
  *
  *   parameter          shape    count
  *   fc.weight          (3,4)       12

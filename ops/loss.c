@@ -1,6 +1,7 @@
 /* Losses, each a fused forward + backward for numerical stability: cross-entropy on logits (via
  * log-softmax), binary cross-entropy on logits, mean squared error.
- * Not here: class weights, label smoothing, or losses on probabilities (use the logits forms). */
+ * Cross-entropy takes (..., C) logits with label smoothing. Not here: class weights, or losses on
+ * probabilities (use the logits forms). */
 #include <math.h>
 #include <stdlib.h>
 
@@ -66,13 +67,18 @@ static double *alloc_losses(const char *op, int64_t n) {
 }
 
 /* ---- cross-entropy ----
- * Row i (target t != ignore_index): m = max_j x_ij, ls = log sum_j exp(x_ij - m),
- * loss_i = (m - x_it) + ls, d loss_i / d x_ij = exp(x_ij - m - ls) - [j == t]. Ignored rows lose 0
- * and get no gradient. MEAN divides by the number of non-ignored rows: with none, the loss is
- * NaN (0/0, as PyTorch) and every gradient is 0. */
+ * Logits (..., C) are R rows of C classes (R = the product of the leading dims), targets[R]. Row i
+ * (target t != ignore_index), label smoothing e: m = max_j x_ij, ls = log sum_j exp(x_ij - m),
+ * log p_ij = x_ij - m - ls and
+ *   loss_i = -(1 - e) log p_it - (e / C) sum_j log p_ij = (m + ls) - (1 - e) x_it - (e / C) sum_j x_ij,
+ *   d loss_i / d x_ij = p_ij - (1 - e) [j == t] - e / C.
+ * Ignored rows lose 0 and get no gradient. MEAN divides by the number of non-ignored rows (also
+ * with smoothing, as PyTorch 1.13): with none, the loss is NaN (0/0) and every gradient is 0. */
 
 typedef struct {
     int64_t n, count; /* rows, non-ignored rows */
+    int64_t s0, s1;   /* element (i, j) of the logits at i*s0 + j*s1 (see ce_rows) */
+    double eps;       /* label smoothing */
     int64_t *tgt;     /* copy of the targets */
     double *m, *ls;   /* per row: max and log-sum-exp of (x - max) */
 } ce_ctx;             /* one malloc block: the struct, then the three arrays */
@@ -89,13 +95,35 @@ static ce_ctx *ce_ctx_new(int64_t n) {
     return c;
 }
 
+/* The logits as rows: t itself (new reference) when its leading dims collapse into one row stride,
+ * else a contiguous copy. *s0, *s1: row and class strides. */
+static sg_tensor *ce_rows(const sg_tensor *t, int64_t *s0, int64_t *s1) {
+    int nd = t->ndim, last = -1; /* last: the innermost leading dim of size > 1 */
+    bool ok = true;
+    for (int d = 0; d < nd - 1; d++) {
+        if (t->shape[d] == 1) continue;
+        if (last >= 0 && t->stride[last] != t->stride[d] * t->shape[d]) ok = false;
+        last = d;
+    }
+    if (ok) {
+        *s0 = last >= 0 ? t->stride[last] : 0;
+        *s1 = t->stride[nd - 1];
+        sg__ref((sg_tensor *)t);
+        return (sg_tensor *)t;
+    }
+    *s0 = t->shape[nd - 1];
+    *s1 = 1;
+    return sg__contig(t);
+}
+
 #define CE_FWD_LOOP(T)                                                                             \
     do {                                                                                           \
-        const T *x = (const T *)sg__ptr(logits);                                                   \
+        const T *x = (const T *)sg__ptr(xr);                                                       \
+        double e = c->eps;                                                                         \
         SG_OMP_FOR_IF(N > 1 && N * C >= SG_PAR_MIN)                                                \
         for (int64_t i = 0; i < N; i++) {                                                          \
             const T *px = x + i * s0;                                                              \
-            double m = -INFINITY, s = 0;                                                           \
+            double m = -INFINITY, s = 0, sx = 0;                                                   \
             if (c->tgt[i] == ignore_index) {                                                       \
                 c->m[i] = c->ls[i] = l[i] = 0;                                                     \
                 continue;                                                                          \
@@ -103,16 +131,20 @@ static ce_ctx *ce_ctx_new(int64_t n) {
             for (int64_t j = 0; j < C; j++)                                                        \
                 if ((double)px[j * s1] > m) m = (double)px[j * s1];                                \
             for (int64_t j = 0; j < C; j++) s += exp((double)px[j * s1] - m);                      \
+            if (e != 0)                                                                            \
+                for (int64_t j = 0; j < C; j++) sx += (double)px[j * s1];                          \
             c->m[i] = m;                                                                           \
             c->ls[i] = log(s);                                                                     \
-            l[i] = (m - (double)px[c->tgt[i] * s1]) + c->ls[i];                                    \
+            double xt = (double)px[c->tgt[i] * s1];                                                \
+            l[i] = e == 0 ? (m - xt) + c->ls[i] : (m + c->ls[i]) - (1 - e) * xt - e / (double)C * sx; \
         }                                                                                          \
     } while (0)
 
 #define CE_BW_LOOP(T)                                                                              \
     do {                                                                                           \
-        const T *x = (const T *)sg__ptr(lg);                                                       \
+        const T *x = (const T *)sg__ptr(xr);                                                       \
         T *q = (T *)sg__ptr(g);                                                                    \
+        double e = c->eps, off = c->eps / (double)C;                                               \
         SG_OMP_FOR_IF(N > 1 && N * C >= SG_PAR_MIN)                                                \
         for (int64_t i = 0; i < N; i++) {                                                          \
             T *pq = q + i * C;                                                                     \
@@ -124,7 +156,7 @@ static ce_ctx *ce_ctx_new(int64_t n) {
             double sc = loss_scale(gout, red, c->count, i);                                        \
             for (int64_t j = 0; j < C; j++) {                                                      \
                 double p = exp((double)px[j * s1] - c->m[i] - c->ls[i]);                           \
-                pq[j] = (T)(sc * (p - (j == c->tgt[i] ? 1.0 : 0.0)));                              \
+                pq[j] = (T)(sc * (p - (j == c->tgt[i] ? 1.0 - e : 0.0) - off));                    \
             }                                                                                      \
         }                                                                                          \
     } while (0)
@@ -135,26 +167,32 @@ static int ce_bw(sg_node *n, const sg_tensor *gout) {
     const ce_ctx *c = n->ctx;
     sg_reduction red = (sg_reduction)n->iarg[0];
     int64_t ignore_index = n->iarg[1];
-    int64_t N = lg->shape[0], C = lg->shape[1], s0 = lg->stride[0], s1 = lg->stride[1];
-    sg_tensor *g = sg__alloc(lg->dtype, 2, lg->shape, false);
-    if (!g) return SG_ERR_MEM;
-    if (g->dtype == SG_F32) CE_BW_LOOP(float);
-    else CE_BW_LOOP(double);
-    return sg__grad_accum(lg, g);
+    int64_t N = c->n, C = lg->shape[lg->ndim - 1], s0, s1;
+    sg_tensor *xr = ce_rows(lg, &s0, &s1);
+    sg_tensor *g = xr ? sg__alloc(lg->dtype, lg->ndim, lg->shape, false) : NULL;
+    if (g) {
+        if (g->dtype == SG_F32) CE_BW_LOOP(float);
+        else CE_BW_LOOP(double);
+    }
+    if (xr) sg__unref(xr);
+    return g ? sg__grad_accum(lg, g) : SG_ERR_MEM;
 }
 
-/* logits (N,C), targets[N] -> () for MEAN/SUM, (N) for NONE */
-sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
-                            sg_reduction red) {
-    const char *name = "sg_cross_entropy";
+/* logits (..., C), targets[prod(...)] -> () for MEAN/SUM, (...) for NONE */
+static sg_tensor *cross_entropy(const char *name, sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
+                                double smoothing, sg_reduction red) {
     if (!sg__check_arg(logits, name, "logits") || !check_red(name, red)) return NULL;
     char buf[SG_SHAPE_BUF];
-    if (logits->ndim != 2) {
-        sg_set_error(SG_ERR_SHAPE, "%s: logits must be 2-D (N,C), got %s", name,
-                     sg__shape_str(logits->ndim, logits->shape, buf, sizeof buf));
+    if (logits->ndim < 1) {
+        sg_set_error(SG_ERR_SHAPE, "%s: logits must have a class dim (..., C), got 0-d", name);
         return NULL;
     }
-    int64_t N = logits->shape[0], C = logits->shape[1], s0 = logits->stride[0], s1 = logits->stride[1];
+    if (!(smoothing >= 0 && smoothing <= 1)) {
+        sg_set_error(SG_ERR_ARG, "%s: label_smoothing must be in [0, 1] (got %g)", name, smoothing);
+        return NULL;
+    }
+    int64_t C = logits->shape[logits->ndim - 1], N = 1;
+    for (int d = 0; d < logits->ndim - 1; d++) N *= logits->shape[d];
     if (N > 0 && !targets) {
         sg_set_error(SG_ERR_NULL, "%s: argument 'targets' is NULL", name);
         return NULL;
@@ -163,23 +201,28 @@ sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t i
         if (targets[i] != ignore_index && (targets[i] < 0 || targets[i] >= C)) {
             sg_set_error(SG_ERR_ARG, "%s: targets[%lld] = %lld is out of range [0, %lld) for logits %s "
                          "(ignore_index %lld)", name, (long long)i, (long long)targets[i], (long long)C,
-                         sg__shape_str(2, logits->shape, buf, sizeof buf), (long long)ignore_index);
+                         sg__shape_str(logits->ndim, logits->shape, buf, sizeof buf), (long long)ignore_index);
             return NULL;
         }
     ce_ctx *c = ce_ctx_new(N);
     double *l = c ? alloc_losses(name, N) : NULL;
-    if (!l) {
-        if (!c) sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
+    int64_t s0, s1;
+    sg_tensor *xr = l ? ce_rows(logits, &s0, &s1) : NULL;
+    if (!xr) {
+        if (!c || (l && !sg_has_error())) sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
         free(c);
+        free(l);
         return NULL;
     }
+    c->eps = smoothing;
     for (int64_t i = 0; i < N; i++) {
         c->tgt[i] = targets[i];
         c->count += targets[i] != ignore_index;
     }
     if (logits->dtype == SG_F32) CE_FWD_LOOP(float);
     else CE_FWD_LOOP(double);
-    sg_tensor *out = loss_out(logits->dtype, 1, &N, l, N, c->count, red);
+    sg__unref(xr);
+    sg_tensor *out = loss_out(logits->dtype, logits->ndim - 1, logits->shape, l, N, c->count, red);
     free(l);
     int err = SG_OK;
     sg_node *n = out ? sg__record(out, name, ce_bw, 1, &logits, &err) : NULL;
@@ -190,7 +233,26 @@ sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t i
     } else {
         free(c);
     }
-    return err ? NULL : out;
+    return err || !out ? NULL : out;
+}
+
+/* logits (N,C), targets[N] -> () for MEAN/SUM, (N) for NONE */
+sg_tensor *sg_cross_entropy(sg_tensor *logits, const int64_t *targets, int64_t ignore_index, sg_reduction red) {
+    const char *name = "sg_cross_entropy";
+    if (!sg__check_arg(logits, name, "logits")) return NULL;
+    if (logits->ndim != 2) {
+        char buf[SG_SHAPE_BUF];
+        sg_set_error(SG_ERR_SHAPE, "%s: logits must be 2-D (N,C), got %s (sg_cross_entropy_nd takes (..., C))", name,
+                     sg__shape_str(logits->ndim, logits->shape, buf, sizeof buf));
+        return NULL;
+    }
+    return cross_entropy(name, logits, targets, ignore_index, 0, red);
+}
+
+/* logits (..., C), targets[prod(...)] -> () for MEAN/SUM, (...) for NONE */
+sg_tensor *sg_cross_entropy_nd(sg_tensor *logits, const int64_t *targets, int64_t ignore_index,
+                               double label_smoothing, sg_reduction red) {
+    return cross_entropy("sg_cross_entropy_nd", logits, targets, ignore_index, label_smoothing, red);
 }
 
 /* ---- binary cross-entropy on logits ----

@@ -60,37 +60,37 @@ static int check_t(const char *arg, int d, const sg_tensor *t, bool want, int nd
     return SG_OK;
 }
 
-static int check_args(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0, const sg_fused_dir_params *p) {
+static int check_args(const sg_fused_desc *desc, sg_tensor *x, sg_tensor *h0, sg_tensor *c0, const sg_fused_dir_params *p) {
     const char *fn = "sg_rnn_fused_layer";
-    if (!cfg || !p) return sg_set_error(SG_ERR_NULL, "%s: the layer description and p are required", fn);
+    if (!desc || !p) return sg_set_error(SG_ERR_NULL, "%s: the layer description and p are required", fn);
     if (!sg__check_arg(x, fn, "x")) return sg_last_status();
-    bool lstm = cfg->alg == SG_FUSED_LSTM;
-    if ((unsigned)cfg->alg >= SG_FUSED_ALG_COUNT || (cfg->dirs != 1 && cfg->dirs != MAX_DIRS) || cfg->H < 1 ||
-        cfg->P < 1 || cfg->P > cfg->H || (cfg->P != cfg->H && !lstm) || (cfg->peephole && !lstm))
+    bool lstm = desc->alg == SG_FUSED_LSTM;
+    if ((unsigned)desc->alg >= SG_FUSED_ALG_COUNT || (desc->dirs != 1 && desc->dirs != MAX_DIRS) || desc->H < 1 ||
+        desc->P < 1 || desc->P > desc->H || (desc->P != desc->H && !lstm) || (desc->peephole && !lstm))
         return sg_set_error(SG_ERR_ARG, "%s: invalid layer (variant %d, dirs %d, hidden %lld, P %lld, peephole %d)", fn,
-                            (int)cfg->alg, cfg->dirs, (long long)cfg->H, (long long)cfg->P, cfg->peephole);
+                            (int)desc->alg, desc->dirs, (long long)desc->H, (long long)desc->P, desc->peephole);
     char b[SG_SHAPE_BUF];
     if (x->dtype != SG_F32) return sg_set_error(SG_ERR_DTYPE, "%s: x is %s, need float32", fn, sg_dtype_name(x->dtype));
     if (x->ndim != 3 || x->shape[0] < 1 || x->shape[1] < 1 || x->shape[2] < 1)
         return sg_set_error(SG_ERR_SHAPE, "%s: x must be (T, B, D) with T, B, D >= 1, got %s", fn,
                             sg__shape_str(x->ndim, x->shape, b, sizeof b));
-    int dirs = cfg->dirs;
-    int64_t B = x->shape[1], D = x->shape[2], H = cfg->H, P = cfg->P;
-    int64_t GH = sg_fused_gates(cfg->alg) * H;
+    int dirs = desc->dirs;
+    int64_t B = x->shape[1], D = x->shape[2], H = desc->H, P = desc->P;
+    int64_t GH = sg_fused_gates(desc->alg) * H;
     int rc = SG_OK;
     if (h0) rc = check_t("h0", 0, h0, true, 3, (int64_t[]){dirs, B, P});
     if (!rc && c0) rc = check_t("c0", 0, c0, lstm, 3, (int64_t[]){dirs, B, H});
     for (int d = 0; d < dirs && !rc; d++) {
         const sg_fused_dir_params *q = &p[d];
-        bool bias = cfg->bias;
+        bool bias = desc->bias;
         rc = check_t("w_ih", d, q->w_ih, true, 2, (int64_t[]){GH, D});
         if (!rc) rc = check_t("w_hh", d, q->w_hh, true, 2, (int64_t[]){GH, P});
         if (!rc) rc = check_t("b_ih", d, q->b_ih, bias, 1, &GH);
         if (!rc) rc = check_t("b_hh", d, q->b_hh, bias, 1, &GH);
         if (!rc) rc = check_t("w_hr", d, q->w_hr, P < H, 2, (int64_t[]){P, H});
-        if (!rc) rc = check_t("w_ci", d, q->w_ci, cfg->peephole, 1, &H);
-        if (!rc) rc = check_t("w_cf", d, q->w_cf, cfg->peephole, 1, &H);
-        if (!rc) rc = check_t("w_co", d, q->w_co, cfg->peephole, 1, &H);
+        if (!rc) rc = check_t("w_ci", d, q->w_ci, desc->peephole, 1, &H);
+        if (!rc) rc = check_t("w_cf", d, q->w_cf, desc->peephole, 1, &H);
+        if (!rc) rc = check_t("w_co", d, q->w_co, desc->peephole, 1, &H);
     }
     return rc;
 }
@@ -103,7 +103,7 @@ typedef struct {
     void *ws;                  /* forward workspace, read by backward (from the storage cache) */
     size_t ws_cap;
     sg_tensor *x, *h0, *c0;    /* the contiguous data the forward read (references) */
-    sg_fused_desc cfg;
+    sg_fused_desc desc;
     sg_fused_dir_params p[MAX_DIRS]; /* borrowed: they are node inputs */
     int ih0, ic0;              /* node input index of h0 / c0, or -1 */
 } fused_ctx;
@@ -156,7 +156,7 @@ static int fused_bw(sg_node *n, const sg_tensor *gout) {
         if (b.diff_w[w]) memset(b.diff_w[w], 0, dw_cap[w]);
         else rc = sg_set_error(SG_ERR_MEM, "sg_rnn_fused_layer: out of memory (weight gradients)");
     }
-    if (!rc) rc = sg__wcache_get(c->wc, pr, SG__SLOT_BWD, &c->cfg, c->p, b.w);
+    if (!rc) rc = sg__wcache_get(c->wc, pr, SG__SLOT_BWD, &c->desc, c->p, b.w);
     if (!rc) {
         b.diff_data[SG__D_SRC_LAYER] = sg__ptr(dx);
         b.diff_data[SG__D_SRC_ITER] = sg__ptr(dh);
@@ -166,7 +166,7 @@ static int fused_bw(sg_node *n, const sg_tensor *gout) {
     if (!rc && sg__wants_grad(n, 0)) rc = sg__grad_accum(n->in[0], dx), dx = NULL;
     if (!rc && c->ih0 >= 0 && sg__wants_grad(n, c->ih0)) rc = sg__grad_accum(n->in[c->ih0], dh), dh = NULL;
     if (!rc && c->ic0 >= 0 && sg__wants_grad(n, c->ic0)) rc = sg__grad_accum(n->in[c->ic0], dc), dc = NULL;
-    if (!rc) rc = sg__weights_grad_accum(pr, &c->cfg, c->p, b.diff_w);
+    if (!rc) rc = sg__weights_grad_accum(pr, &c->desc, c->p, b.diff_w);
     sg__unref(dx);
     sg__unref(dh);
     sg__unref(dc);
@@ -192,18 +192,18 @@ static sg_tensor *contig_or_zeros(sg_tensor *t, int nd, const int64_t *s) {
 }
 
 /* x (T,B,Din), h0 (dirs,B,P), c0 (dirs,B,H) -> packed [output (T,B,dirs*P) | h_n (dirs,B,P) | c_n (dirs,B,H)] */
-sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
+sg_tensor *sg_fused_layer(const sg_fused_desc *desc, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
                           const sg_fused_dir_params *p, sg_fused_wcache *wc) {
     const char *fn = "sg_rnn_fused_layer";
-    if (check_args(cfg, x, h0, c0, p)) return NULL;
+    if (check_args(desc, x, h0, c0, p)) return NULL;
     char why[SG_SHAPE_BUF * 2];
-    if (!sg_fused_op_can_serve(cfg, SG_F32, why, sizeof why)) {
+    if (!sg_fused_op_can_serve(desc, SG_F32, why, sizeof why)) {
         sg_set_error(SG_ERR_UNSUPPORTED, "%s: %s", fn, why);
         return NULL;
     }
-    int dirs = cfg->dirs;
-    bool lstm = cfg->alg == SG_FUSED_LSTM;
-    int64_t H = cfg->H, P = cfg->P;
+    int dirs = desc->dirs;
+    bool lstm = desc->alg == SG_FUSED_LSTM;
+    int64_t H = desc->H, P = desc->P;
     sg_tensor *in[MAX_IN];
     int n_in = 0, ih0 = -1, ic0 = -1;
     in[n_in++] = x;
@@ -215,7 +215,7 @@ sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0,
             if (t) in[n_in++] = t;
         }
     bool train = sg__needs_grad(n_in, in);
-    sg__rnn_key key = {alg_of(cfg->alg), dirs, x->shape[0], x->shape[1], x->shape[2], H, P, cfg->peephole, P < H, train,
+    sg__rnn_key key = {alg_of(desc->alg), dirs, x->shape[0], x->shape[1], x->shape[2], H, P, desc->peephole, P < H, train,
                        sg_get_num_threads()};
 
     fused_ctx *c = calloc(1, sizeof *c);
@@ -223,7 +223,7 @@ sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0,
         sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
         return NULL;
     }
-    c->cfg = *cfg;
+    c->desc = *desc;
     memcpy(c->p, p, (size_t)dirs * sizeof *p);
     c->ih0 = ih0;
     c->ic0 = ic0;
@@ -242,7 +242,7 @@ sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0,
             rc = sg_has_error() ? sg_last_status() : sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
     }
     sg__rnn_bufs b = {0};
-    if (!rc) rc = sg__wcache_get(c->wc, c->prim, train ? SG__SLOT_TRAIN : SG__SLOT_INFER, cfg, c->p, b.w);
+    if (!rc) rc = sg__wcache_get(c->wc, c->prim, train ? SG__SLOT_TRAIN : SG__SLOT_INFER, desc, c->p, b.w);
     if (!rc) {
         data_bufs(c, out, &b);
         rc = sg__rnn_exec(c->prim, false, &b);
@@ -268,10 +268,10 @@ void sg_fused_wcache_release(sg_fused_wcache *c) { (void)c; }
 void sg_fused_cache_clear(void) {}
 sg_fused_stats sg_fused_get_stats(void) { return (sg_fused_stats){0}; }
 
-sg_tensor *sg_fused_layer(const sg_fused_desc *cfg, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
+sg_tensor *sg_fused_layer(const sg_fused_desc *desc, sg_tensor *x, sg_tensor *h0, sg_tensor *c0,
                           const sg_fused_dir_params *p, sg_fused_wcache *wc) {
     (void)wc;
-    if (check_args(cfg, x, h0, c0, p)) return NULL;
+    if (check_args(desc, x, h0, c0, p)) return NULL;
     sg_set_error(SG_ERR_UNSUPPORTED, "sg_rnn_fused_layer: built without oneDNN (configure with -DSEQGRAD_WITH_DNNL=ON)");
     return NULL;
 }

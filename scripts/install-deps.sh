@@ -4,7 +4,9 @@
 # --with-torch also installs PyTorch (only needed to regenerate test fixtures and for bench ratios).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libopenblas-openmp-dev libdnnl-dev check libsubunit-dev zlib1g-dev gnuplot-nox
+      doxygen dpkg-dev binutils
       libopenmpi-dev openmpi-bin) # Open MPI: dist/ and the dist_* tests (optional: without it they skip)
+pkgs+=(clang libclang-rt-14-dev libomp-dev) # clang + libFuzzer + OpenMP: fuzz/ (scripts/fuzz.sh)
 [ "${1:-}" = "--with-torch" ] && pkgs+=(python3-torch python3-numpy)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,4 +1,5 @@
-/* Printing tensors the way PyTorch's repr does: nested brackets, one number format for the whole
+/** @file
+ * Printing tensors the way PyTorch's repr does: nested brackets, one number format for the whole
  * tensor (fixed with `precision` decimals, integers as "3.", or scientific when the magnitudes
  * span more than 1e3, exceed 1e8 or go below 1e-4), right-aligned columns, rows wrapped at
  * `linewidth`, and tensors of more than `threshold` elements summarised with "..." keeping

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "tensor_impl.h"
+#include "../version.h"
 
 void openblas_set_num_threads(int n);
 
@@ -25,6 +26,7 @@ void sg__threads_sync(void) {
 
 int sg_set_num_threads(int n) {
     if (n < 1) return sg_set_error(SG_ERR_ARG, "sg_set_num_threads: need n >= 1 (got %d)", n);
+    (void)sg_library_version(); /* warns once if a pthreads OpenBLAS was loaded */
     __atomic_store_n(&g_threads, n, __ATOMIC_RELAXED);
     t_gen = __atomic_add_fetch(&g_gen, 1, __ATOMIC_RELEASE);
     omp_set_num_threads(n);

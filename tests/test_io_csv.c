@@ -106,6 +106,33 @@ START_TEST(bad_files) {
 }
 END_TEST
 
+/* Issue 9 defect 6: a NUL byte inside a number ("1\0" "2" read as 1 before), inside quotes, or in
+ * the header is an error naming the line and the column. */
+START_TEST(nul_byte) {
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *msg;
+    } cases[] = {
+        {"a,b\n7,1\0" "2\n", 10, "nul.csv:2: NUL byte at column 4"},
+        {"a,b\n7,\"1\0\"\n", 11, "nul.csv:2: NUL byte at column 5"},
+        {"a\0,b\n7,1\n", 9, "nul.csv:1: NUL byte at column 2"},
+        {"a,b\n7,1\n\0", 9, "nul.csv:3: NUL byte at column 1"},
+    };
+    char *dir = tu_data_tmpdir();
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char *p = tu_data_write(dir, "nul.csv", cases[k].text, cases[k].len);
+        int64_t n = 99;
+        ck_assert_ptr_null(sg_csv_column(p, "b", 0, &n));
+        tu_assert_error(SG_ERR_FORMAT, cases[k].msg);
+        ck_assert_int_eq(n, 0);
+        free(p);
+    }
+    tu_data_tmpdir_free(dir);
+    tu_teardown();
+}
+END_TEST
+
 START_TEST(io_errors) {
     char *dir = tu_data_tmpdir();
     char *p = tu_data_path(dir, "missing.csv");
@@ -127,10 +154,11 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("io_csv");
     TCase *t = tcase_create("csv");
-    tcase_add_test(t, real_airline);
     tcase_add_test(t, synthetic_ok);
     tcase_add_loop_test(t, bad_files, 0, N_BAD);
+    tcase_add_test(t, nul_byte);
     tcase_add_test(t, io_errors);
     suite_add_tcase(s, t);
+    tcase_add_test(tu_data_tcase(s, "csv_data"), real_airline);
     return tu_run(s);
 }

@@ -368,9 +368,9 @@ int main(void) {
     tcase_add_test(t, vocab_many_words);
     tcase_add_test(t, encoding);
     tcase_add_test(t, imdb_synthetic);
-    tcase_add_test(t, imdb_real_subset);
     tcase_add_test(t, char_preprocess);
-    tcase_add_test(t, time_machine_real);
     suite_add_tcase(s, t);
+    tcase_add_test(tu_data_tcase(s, "imdb_data"), imdb_real_subset);
+    tcase_add_test(tu_data_tcase(s, "text_data"), time_machine_real);
     return tu_run(s);
 }

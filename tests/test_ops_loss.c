@@ -20,6 +20,22 @@ static sg_tensor *f_ce(sg_tensor *const *x, int n, void *c) {
     sg_tensor *lg = k->farg[0] != 0 ? sg_transpose(x[0], 0, 1) : x[0];
     return sg_cross_entropy(lg, TGT[k->iarg[0]], k->iarg[2], (sg_reduction)k->iarg[1]);
 }
+/* Targets of 6 rows for the (..., C = 4) cross-entropy, selected by iarg[0]. */
+static const int64_t TGT6[][6] = {
+    {2, 0, 1, 3, 1, 0},         /* 0: all valid */
+    {1, IGN, 0, IGN, 2, 3},     /* 1: two ignored */
+    {IGN, IGN, IGN, IGN, IGN, IGN}, /* 2: all ignored */
+};
+/* sg_cross_entropy_nd: iarg = {TGT6 set, reduction, ignore_index, layout}, farg[1] = smoothing.
+ * layout 0: x0 as it is; 1: x0 (3,2,4) transposed(0,1) (leading dims that do not collapse: copied);
+ * 2: x0 (4,6) transposed (class stride 6); 3: x0 (4) 1-d, one target. */
+static sg_tensor *f_ce_nd(sg_tensor *const *x, int n, void *c) {
+    (void)n;
+    const tu_case *k = c;
+    int lay = k->iarg[3];
+    sg_tensor *lg = lay == 1 ? sg_transpose(x[0], 0, 1) : lay == 2 ? sg_transpose(x[0], 0, 1) : x[0];
+    return sg_cross_entropy_nd(lg, TGT6[k->iarg[0]], k->iarg[2], k->farg[1], (sg_reduction)k->iarg[1]);
+}
 /* Targets in [0,1] made inside (same values every call), no gradient. iarg[1] = reduction. */
 static sg_tensor *f_bce(sg_tensor *const *x, int n, void *c) {
     (void)n;
@@ -59,6 +75,16 @@ static const tu_case CASES[] = {
     {"ce C=1", f_ce, 1, {2}, {SH(3, 1)}, .iarg = {4, MEAN, IGN}},
     {"ce T mean", f_ce, 1, {2}, {SH(4, 5)}, .iarg = {1, MEAN, IGN}, TR},
     {"ce T none", f_ce, 1, {2}, {SH(4, 5)}, .iarg = {0, NONE, IGN}, TR},
+    {"ce_nd 3d mean", f_ce_nd, 1, {3}, {SH(2, 3, 4)}, .iarg = {0, MEAN, IGN, 0}, .lo = -3, .hi = 3},
+    {"ce_nd 3d smooth mean ignore", f_ce_nd, 1, {3}, {SH(2, 3, 4)}, .iarg = {1, MEAN, IGN, 0}, .farg = {0, 0.1}},
+    {"ce_nd smooth sum", f_ce_nd, 1, {3}, {SH(3, 2, 4)}, .iarg = {1, SUM, IGN, 0}, .farg = {0, 0.3}},
+    {"ce_nd smooth none", f_ce_nd, 1, {2}, {SH(6, 4)}, .iarg = {0, NONE, IGN, 0}, .farg = {0, 0.25}},
+    {"ce_nd smooth 1", f_ce_nd, 1, {2}, {SH(6, 4)}, .iarg = {1, MEAN, IGN, 0}, .farg = {0, 1}},
+    {"ce_nd all ignored smooth", f_ce_nd, 1, {3}, {SH(3, 2, 4)}, .iarg = {2, SUM, IGN, 0}, .farg = {0, 0.2}},
+    {"ce_nd copied layout", f_ce_nd, 1, {3}, {SH(3, 2, 4)}, .iarg = {1, MEAN, IGN, 1}, .farg = {0, 0.1}},
+    {"ce_nd class stride", f_ce_nd, 1, {2}, {SH(4, 6)}, .iarg = {0, NONE, IGN, 2}, .farg = {0, 0.1}},
+    {"ce_nd 1-d", f_ce_nd, 1, {1}, {SH(4)}, .iarg = {0, MEAN, IGN, 3}, .farg = {0, 0.1}},
+    {"ce_nd 1-d none", f_ce_nd, 1, {1}, {SH(4)}, .iarg = {0, NONE, IGN, 3}},
     {"bce mean", f_bce, 1, {2}, {SH(3, 4)}, .iarg = {0, MEAN}, .lo = -4, .hi = 4},
     {"bce sum", f_bce, 1, {2}, {SH(3, 4)}, .iarg = {0, SUM}, .lo = -4, .hi = 4},
     {"bce none", f_bce, 1, {2}, {SH(3, 4)}, .iarg = {0, NONE}, .lo = -4, .hi = 4},
@@ -163,6 +189,16 @@ START_TEST(ce_errors) {
     tu_assert_error(SG_ERR_ARG, "targets[1] = -100");
     ck_assert_ptr_null(sg_cross_entropy(X, NULL, IGN, SG_REDUCE_MEAN));
     tu_assert_error(SG_ERR_NULL, "'targets'");
+    ck_assert_ptr_null(sg_cross_entropy_nd(X, (int64_t[]){0, 1, 2}, IGN, 1.5, SG_REDUCE_MEAN));
+    tu_assert_error(SG_ERR_ARG, "label_smoothing must be in [0, 1]");
+    ck_assert_ptr_null(sg_cross_entropy_nd(X, (int64_t[]){0, 1, 2}, IGN, NAN, SG_REDUCE_MEAN));
+    tu_assert_error(SG_ERR_ARG, "label_smoothing");
+    ck_assert_ptr_null(sg_cross_entropy_nd(X, (int64_t[]){0, 4, 2}, IGN, 0, SG_REDUCE_MEAN));
+    tu_assert_error(SG_ERR_ARG, "sg_cross_entropy_nd: targets[1] = 4");
+    sg_tensor *s0 = sg_scalar(SG_F64, 1);
+    ck_assert_ptr_null(sg_cross_entropy_nd(s0, (int64_t[]){0}, IGN, 0, SG_REDUCE_MEAN));
+    tu_assert_error(SG_ERR_SHAPE, "0-d");
+    sg_tensor_free(s0);
     ck_assert_ptr_null(sg_cross_entropy(X, (int64_t[]){0, 0, 0}, IGN, (sg_reduction)7));
     tu_assert_error(SG_ERR_ARG, "reduction 7");
     sg_tensor *v = sg_zeros(SG_F64, 1, (int64_t[]){4});

@@ -73,6 +73,7 @@ static const tu_case CASES[] = {
     {"linear nobias", f_linear, 2, {2, 2}, {SH(5, 3), SH(4, 3)}},
     {"linear_add", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 4), SH(4)}},
     {"linear_add 3d nobias", f_linear_add, 3, {3, 2, 3}, {SH(2, 3, 3), SH(4, 3), SH(2, 3, 4)}},
+    {"linear_add 3d bias", f_linear_add, 4, {3, 2, 3, 1}, {SH(2, 3, 3), SH(4, 3), SH(2, 3, 4), SH(4)}}, /* the (R, Out) prefill */
     {"linear_add view", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 6), SH(4)}, .iarg = {1}},
     {"linear_add only add", f_linear_add, 4, {2, 2, 2, 1}, {SH(5, 3), SH(4, 3), SH(5, 4), SH(4)}, .no_grad_mask = 11},
 };

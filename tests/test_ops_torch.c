@@ -82,6 +82,12 @@ static sg_tensor *fx_matmul(sg_tensor *const *in, int n, fx_case *c) {
     return sg_matmul_t(in[0], c->args[0] != 0, in[1], c->args[1] != 0);
 }
 
+/* args: ignore_index, label_smoothing, reduction; targets c->idx */
+static sg_tensor *fx_cross_entropy(sg_tensor *const *in, int n, fx_case *c) {
+    (void)n;
+    return sg_cross_entropy_nd(in[0], c->idx, (int64_t)c->args[0], c->args[1], (sg_reduction)(int)c->args[2]);
+}
+
 typedef struct {
     const char *family;
     fx_fn fn;
@@ -93,6 +99,7 @@ static const fx_family FAMILIES[] = {
     {"order", fx_order},
     {"gather", fx_gather},
     {"matmul", fx_matmul},
+    {"cross_entropy", fx_cross_entropy},
 };
 enum { NFAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 

@@ -3,11 +3,13 @@
  * destinations), atomic save, one corrupt-file case per validation rule, and a mutation fuzz loop
  * (meant to run under ASan). Python interop is exercised only when /usr/bin/python3 has numpy. */
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "autograd/node.h" /* sg__out_view: strided views without depending on the view ops */
@@ -431,6 +433,113 @@ START_TEST(atomic_save) {
 }
 END_TEST
 
+/* Issue 9 defect 7: temporaries left by killed savers of the same path are removed on the next
+ * save, and nothing else is: not our own pid's (another thread's save in progress), not a live
+ * process's, not another path's, not near-miss names, not directories or symlinks. */
+START_TEST(stale_temp_sweep) {
+    tmpdir td;
+    tmp_new(&td);
+    char path[256];
+    tmp_path(&td, "ck.safetensors", path, sizeof path);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child); /* reaped: a pid no process has */
+    long dead = (long)child, me = (long)getpid(), live = (long)getppid();
+    enum { N_NAMES = 10, NAME = 96 };
+    char names[N_NAMES][NAME];
+    const bool stale[N_NAMES] = {true, true, false, false, false, false, false, false, false, false};
+    snprintf(names[0], NAME, "ck.safetensors.tmp.%ld.3", dead);
+    snprintf(names[1], NAME, "ck.safetensors.tmp.%ld", dead); /* the format before issue 9 */
+    snprintf(names[2], NAME, "ck.safetensors.tmp.%ld.999", me);
+    snprintf(names[3], NAME, "ck.safetensors.tmp.%ld.1", live);
+    snprintf(names[4], NAME, "other.safetensors.tmp.%ld.1", dead);
+    snprintf(names[5], NAME, "ck.safetensors.tmp.%ld.1x", dead);
+    snprintf(names[6], NAME, "ck.safetensors.tmp.notes");
+    snprintf(names[7], NAME, "xck.safetensors.tmp.%ld.2", dead);
+    snprintf(names[8], NAME, "ck.safetensors.tmp.%ld.4", dead); /* a directory */
+    snprintf(names[9], NAME, "ck.safetensors.tmp.%ld.5", dead); /* a symlink to a user file */
+    char p[sizeof td.dir + sizeof names + 2], user[300];
+    tmp_path(&td, "user-data", user, sizeof user);
+    write_all_file(user, "keep", 4);
+    for (int i = 0; i < N_NAMES; i++) {
+        tmp_path(&td, names[i], p, sizeof p);
+        if (i == 8) ck_assert_int_eq(mkdir(p, 0700), 0);
+        else if (i == 9) ck_assert_int_eq(symlink(user, p), 0);
+        else write_all_file(p, "junk", 4);
+    }
+    sg_tensor *a = sg_from_buffer(SG_F32, 1, (int64_t[]){2}, (float[]){1, 2}, SG_F32);
+    sg_st_writer *w = sg_st_writer_new();
+    ck_assert_int_eq(sg_st_writer_add(w, "a", a), SG_OK);
+    ck_assert_int_eq(sg_st_writer_save(w, path), SG_OK);
+    for (int i = 0; i < N_NAMES; i++) {
+        struct stat st;
+        tmp_path(&td, names[i], p, sizeof p);
+        ck_assert_msg((lstat(p, &st) == 0) == !stale[i], "%s: %s", names[i], stale[i] ? "kept" : "removed");
+    }
+    size_t n;
+    unsigned char *u = read_all(user, &n);
+    ck_assert(n == 4 && memcmp(u, "keep", 4) == 0);
+    free(u);
+    sg_st_writer_free(w);
+    sg_tensor_free(a);
+    tmp_rm(&td);
+    tu_teardown();
+}
+END_TEST
+
+/* Issue 9 defect 7: two threads saving to one path, many times: no failure (a shared temporary
+ * name made 174 of 5,660 fail with ENOENT), and the final file is whole, from one of them. */
+enum { CONC_SAVES = 300, CONC_N = 1000 };
+typedef struct {
+    const char *path;
+    float value;
+    int failures;
+    char first_error[256];
+} conc_arg;
+
+static void *conc_saver(void *p) {
+    conc_arg *a = p;
+    sg_tensor *t = sg_full(SG_F32, 1, (int64_t[]){CONC_N}, a->value);
+    sg_st_writer *w = sg_st_writer_new();
+    if (!t || !w || sg_st_writer_add(w, "v", t) != SG_OK) a->failures = CONC_SAVES;
+    for (int i = 0; w && t && i < CONC_SAVES && !a->failures; i++)
+        if (sg_st_writer_save(w, a->path) != SG_OK) {
+            if (!a->failures++) snprintf(a->first_error, sizeof a->first_error, "%s", sg_last_error());
+            sg_clear_error();
+        }
+    sg_st_writer_free(w);
+    sg_tensor_free(t);
+    return NULL;
+}
+
+START_TEST(concurrent_save) {
+    tmpdir td;
+    tmp_new(&td);
+    char path[256];
+    tmp_path(&td, "shared.safetensors", path, sizeof path);
+    conc_arg args[2] = {{path, 1.0f, 0, ""}, {path, 2.0f, 0, ""}};
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++) ck_assert_int_eq(pthread_create(&th[k], NULL, conc_saver, &args[k]), 0);
+    for (int k = 0; k < 2; k++) pthread_join(th[k], NULL);
+    for (int k = 0; k < 2; k++)
+        ck_assert_msg(args[k].failures == 0, "thread %d: %d failures, first: %s", k, args[k].failures,
+                      args[k].first_error);
+    ck_assert_int_eq(tmp_count(&td, ".tmp."), 0);
+    sg_st_file *f = sg_st_open(path);
+    ck_assert_msg(f != NULL, "%s", sg_last_error());
+    sg_tensor *v = sg_st_get(f, "v", SG_F32);
+    ck_assert_ptr_nonnull(v);
+    float first = (float)sg_get_flat(v, 0);
+    ck_assert(first == 1.0f || first == 2.0f);
+    for (int64_t i = 0; i < CONC_N; i++) ck_assert(sg_get_flat(v, i) == first);
+    sg_tensor_free(v);
+    sg_st_close(f);
+    tmp_rm(&td);
+    tu_teardown();
+}
+END_TEST
+
 /* ---- corrupt files ---- */
 
 #define ENT(name, dt, shape, off)                                                                            \
@@ -477,7 +586,12 @@ static const struct {
     {"shape beyond int64", "{" ENT("a", "F32", "[99999999999999999999]", "[0,8]") "}", 8,
      "not a non-negative integer"},
     {"shape overflow", "{" ENT("a", "F32", "[4294967296,4294967296,4]", "[0,8]") "}", 8,
-     "shape (4294967296,4294967296,4) overflows"},
+     "tensor 'a': shape (4294967296,4294967296,4) is too large"},
+    /* issue 9 defect 2: no element, but strides of 2^80 (passed sg_st_open, overflowed in sg_st_get) */
+    {"empty shape, overflowing strides", "{" ENT("a", "F32", "[0,1099511627776,1099511627776]", "[0,0]") "}", 0,
+     "tensor 'a': shape (0,1099511627776,1099511627776) is too large"},
+    {"empty shape, strides x itemsize", "{" ENT("a", "F64", "[0,2,1152921504606846976]", "[0,0]") "}", 0,
+     "is too large"},
     {"offsets count", "{" ENT("a", "F32", "[2]", "[0,8,8]") "}", 8,
      "\"data_offsets\" has 3 entries, expected 2"},
     {"offsets not ints", "{" ENT("a", "F32", "[2]", "[0,8e0]") "}", 8, "\"data_offsets\" entry 1"},
@@ -940,6 +1054,8 @@ int main(void) {
     tcase_add_test(t, strided);
     tcase_add_test(t, half_types);
     tcase_add_test(t, atomic_save);
+    tcase_add_test(t, stale_temp_sweep);
+    tcase_add_test(t, concurrent_save);
     tcase_add_loop_test(t, corrupt, 0, N_CORRUPT);
     tcase_add_test(t, truncated);
     tcase_add_test(t, api_errors);

@@ -173,13 +173,35 @@ def matmul():
     return fam.save()
 
 
+def cross_entropy():
+    """F.cross_entropy with the class dim last (moved to dim 1 for torch); "<c>.idx" are the targets;
+    args: ignore_index, label_smoothing, reduction (0 mean, 1 sum, 2 none: seqgrad's sg_reduction)."""
+    fam = Family("cross_entropy")
+    reds = ["mean", "sum", "none"]
+    for name, shape, ign_rows, eps, red in [("tbv_mean", (4, 3, 5), 0, 0.0, 0), ("tbv_ignore_smooth", (4, 3, 5), 3, 0.1, 0),
+                                            ("nc_smooth_sum", (6, 4), 2, 0.2, 1), ("tbv_none", (3, 2, 6), 1, 0.3, 2),
+                                            ("nc_plain", (5, 3), 0, 0.0, 0), ("all_ignored_sum", (2, 2, 3), 4, 0.1, 1)]:
+        g = gen_of("cross_entropy/" + name)
+        C = shape[-1]
+        t = torch.randint(0, C, shape[:-1], generator=g)
+        flat = t.reshape(-1)
+        for k in torch.randperm(flat.numel(), generator=g)[:ign_rows]:
+            flat[k] = -100
+
+        def fn(x, t=t, eps=eps, red=red):
+            xm = x.movedim(-1, 1) if x.dim() > 2 else x
+            return F.cross_entropy(xm, t, ignore_index=-100, label_smoothing=eps, reduction=reds[red])
+        fam.case(name, fn, [fam.rand(name, *shape, lo=-3, hi=3)], args=(-100, eps, red), idx=t.numpy())
+    return fam.save()
+
+
 def write_ops_fixtures():
     """Writes every ops_*.safetensors; returns the number of files."""
     os.makedirs(OUT, exist_ok=True)
     return sum(f() for f in FAMILIES)
 
 
-FAMILIES = [layer_norm, select, order, gather, matmul]
+FAMILIES = [layer_norm, select, order, gather, matmul, cross_entropy]
 
 if __name__ == "__main__":
     print("wrote %d op fixtures" % write_ops_fixtures())

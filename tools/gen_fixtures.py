@@ -37,6 +37,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st  # noqa: E402
 import fixtures_ops  # noqa: E402  (ops_*.safetensors: tools/fixtures_ops.py)
+import fixtures_cells  # noqa: E402  (cells_torch.safetensors: tools/fixtures_cells.py)
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
 
@@ -371,6 +372,7 @@ def main():
         cell_case(*c, gen)
     n_train = write_optim_fixtures() + write_checkpoint_fixtures() + write_sentiment_fixture()
     n_train += fixtures_ops.write_ops_fixtures()
+    n_train += fixtures_cells.write_cells_fixtures()
     print("wrote %d fixtures to %s" % (len(RNN_CASES) + len(CELL_CASES) + n_train, os.path.normpath(OUT)))
 
 

@@ -113,8 +113,18 @@ const char *tu_source_dir(void) {
 }
 
 const char *tu_data_dir(void) {
+#ifndef SEQGRAD_DEFAULT_DATA_DIR
+#define SEQGRAD_DEFAULT_DATA_DIR "../shared/data"
+#endif
     const char *d = getenv("SEQGRAD_DATA_DIR");
-    return d ? d : "../shared/data";
+    return d && *d ? d : SEQGRAD_DEFAULT_DATA_DIR;
+}
+
+TCase *tu_data_tcase(Suite *s, const char *name) {
+    TCase *t = tcase_create(name);
+    tcase_set_tags(t, "data");
+    suite_add_tcase(s, t);
+    return t;
 }
 
 sg_st_file *tu_open_fixture(const char *name) {

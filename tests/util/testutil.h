@@ -45,8 +45,12 @@ void tu_assert_error(sg_status s, const char *must_contain);
 void tu_teardown(void);
 /* Standard runner: runs the suite, returns EXIT_SUCCESS/FAILURE. */
 int tu_run(Suite *s);
-/* Directory of ../shared/data (from SEQGRAD_DATA_DIR or relative to the source dir). */
+/* The data-set directory: $SEQGRAD_DATA_DIR, else the one CMake configured (default ../shared/data).
+ * Test cases that read it are tagged "data" and registered by CMakeLists.txt as their own CTest. */
 const char *tu_data_dir(void);
+/* New test case `name` of s, tagged "data" (its tests read tu_data_dir()): CTest runs it as
+ * <suite binary>_<name>, skipped when the data set is absent, and the binary's main CTest excludes it. */
+TCase *tu_data_tcase(Suite *s, const char *name);
 /* tests/fixtures/<name>.safetensors (written by tools/gen_fixtures.py), open; fails the test if not. */
 sg_st_file *tu_open_fixture(const char *name);
 /* Integer metadata value of a fixture; fails the test when the key is missing. */

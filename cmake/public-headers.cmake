@@ -1,0 +1,32 @@
+# The ONE list of installed public headers: seqgrad.h and everything it includes, followed
+# transitively through quoted #includes. A new public header is therefore one #include line in
+# seqgrad.h. Internal headers (*_impl.h, node.h, *kernels.h) found on the way stop configure.
+# seqgrad_public_headers(<out-var>) sets <out-var> to paths relative to the source directory.
+function(seqgrad_public_headers out)
+  set(todo "seqgrad.h")
+  set(done "")
+  while(todo)
+    list(POP_FRONT todo h)
+    if(h IN_LIST done)
+      continue()
+    endif()
+    list(APPEND done "${h}")
+    if(h MATCHES "(_impl\\.h|(^|/)node\\.h|kernels\\.h)$")
+      message(FATAL_ERROR "internal header ${h} is reachable from seqgrad.h (public headers may "
+                          "include only public ones)")
+    endif()
+    file(STRINGS "${PROJECT_SOURCE_DIR}/${h}" incs REGEX "^[ \t]*#[ \t]*include[ \t]*\"")
+    get_filename_component(dir "${h}" DIRECTORY)
+    foreach(line IN LISTS incs)
+      string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*\"([^\"]+)\".*" "\\1" inc "${line}")
+      if(dir)
+        set(inc "${dir}/${inc}")
+      endif()
+      get_filename_component(inc "${PROJECT_SOURCE_DIR}/${inc}" ABSOLUTE)
+      file(RELATIVE_PATH inc "${PROJECT_SOURCE_DIR}" "${inc}")
+      list(APPEND todo "${inc}")
+    endforeach()
+  endwhile()
+  list(SORT done)
+  set(${out} "${done}" PARENT_SCOPE)
+endfunction()
