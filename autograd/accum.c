@@ -31,7 +31,11 @@ int sg__grad_accum(sg_tensor *t, sg_tensor *g) {
         }
         if (leaf) { /* user-visible */
             t->grad->flags |= SG_FLAG_IS_GRAD;
-            sg__register(t->grad);
+            if (!sg__register(t->grad)) {
+                sg__unref(t->grad);
+                t->grad = NULL;
+                return SG_ERR_MEM;
+            }
         }
         return SG_OK;
     }
@@ -47,7 +51,10 @@ static sg_tensor *grad_buffer(sg_tensor *t) {
     t->grad = sg__alloc(t->dtype, t->ndim, t->shape, true);
     if (t->grad && !t->node) {
         t->grad->flags |= SG_FLAG_IS_GRAD;
-        sg__register(t->grad);
+        if (!sg__register(t->grad)) {
+            sg__unref(t->grad);
+            t->grad = NULL;
+        }
     }
     return t->grad;
 }

@@ -69,6 +69,7 @@ int sg_tape_release(size_t mark) {
 void sg_tape_clear(void) { sg_tape_release(0); }
 
 static bool tape_push(sg_tensor *t) {
+    if (!sg__register(t)) return false;
     if (g_tape.len == g_tape.cap) {
         size_t cap = g_tape.cap ? 2 * g_tape.cap : TAPE_MIN_CAP;
         sg_tensor **ni = realloc(g_tape.items, cap * sizeof *ni);
@@ -79,7 +80,6 @@ static bool tape_push(sg_tensor *t) {
     t->flags |= SG_FLAG_TAPE;
     t->tape_pos = g_tape.len;
     g_tape.items[g_tape.len++] = t;
-    sg__register(t);
     return true;
 }
 

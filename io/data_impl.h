@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../tensor/alloc.h" /* allocations through one place (failure injection) */
 #include "../tensor/error.h"
 
 struct stat;

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../tensor/alloc.h" /* allocations through one place (failure injection) */
+
 #define SG_JSON_MAX_DEPTH 64         /* nesting of arrays/objects */
 #define SG_JSON_MAX_VALUES (1 << 22) /* values in one document (bounds memory per input byte) */
 #define SG_JSON_MSG 160

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "layers.h"
+#include "../tensor/alloc.h" /* allocations through one place (failure injection) */
 #include "model_impl.h"
 
 enum { NAME_BUF = 160 };

@@ -61,17 +61,35 @@ static bool check_model(const sg_model *m, const char *fn) {
     return false;
 }
 
+/* Drops a tensor the model made: a live one as the user's sg_tensor_free would (a parameter the
+ * tape still holds lives on until sg_tape_clear), one that a failed finalize could not register
+ * (so nobody else saw it) by its reference. */
+static void drop(sg_tensor *t, bool failed_finalize) {
+    if (!t) return;
+    if (failed_finalize && !sg_is_live(t)) sg__unref(t);
+    else sg_tensor_free(t);
+}
+
+/* Releases what sg_model_finalize made (the parameter tensors with their gradients, the flat views
+ * and blocks), complete or not, and returns m to its declared state. */
+static void unfinalize(sg_model *m, bool failed_finalize) {
+    for (int i = 0; i < m->np; i++) {
+        drop(m->p[i].t, failed_finalize);
+        m->p[i].t = NULL;
+    }
+    drop(m->flat, failed_finalize);
+    drop(m->flat_grad, failed_finalize);
+    m->flat = m->flat_grad = NULL;
+    sg__storage_unref(m->data);
+    sg__storage_unref(m->grad);
+    m->data = m->grad = NULL;
+    m->final = false;
+}
+
 void sg_model_free(sg_model *m) {
     if (!m) return;
     for (int i = m->nowned - 1; i >= 0; i--) m->owned[i].free_fn(m->owned[i].obj);
-    for (int i = 0; i < m->np; i++) {
-        if (!m->p[i].t) continue;
-        sg_tensor_free(m->p[i].t);
-    }
-    sg_tensor_free(m->flat);
-    sg_tensor_free(m->flat_grad);
-    sg__storage_unref(m->data);
-    sg__storage_unref(m->grad);
+    unfinalize(m, false);
     free(m->p);
     free(m->owned);
     free(m);
@@ -126,9 +144,8 @@ int sg_model_declare(sg_model *m, const char *name, int ndim, const int64_t *sha
     return m->np++;
 }
 
-int sg_model_finalize(sg_model *m, uint64_t seed) {
-    if (!check_model(m, "sg_model_finalize")) return sg_last_status();
-    if (m->final) return sg_set_error(SG_ERR_STATE, "sg_model_finalize: already finalized");
+/* The work of sg_model_finalize; on failure the caller rolls back with unfinalize. */
+static int finalize(sg_model *m, uint64_t seed) {
     size_t es = sg_dtype_size(m->dtype);
     m->data = sg__storage_new((size_t)m->numel * es, true);
     m->grad = sg__storage_new((size_t)m->numel * es, true);
@@ -140,13 +157,12 @@ int sg_model_finalize(sg_model *m, uint64_t seed) {
         sg_tensor *g = sg__from_storage(m->grad, m->dtype, p->ndim, p->shape, p->offset);
         if (!p->t || !g) {
             if (g) sg__unref(g);
-            return SG_ERR_MEM;
+            return sg_has_error() ? sg_last_status() : sg_set_error(SG_ERR_MEM, "sg_model_finalize: out of memory");
         }
         p->t->flags |= SG_FLAG_REQUIRES_GRAD;
         g->flags |= SG_FLAG_IS_GRAD;
         p->t->grad = g;
-        sg__register(p->t);
-        sg__register(g);
+        if (!sg__register(p->t) || !sg__register(g)) return SG_ERR_MEM;
         /* each parameter its own Philox stream: values depend on seed and index only */
         sg_rng r = {seed, (uint64_t)i << SG_INIT_STREAM_SHIFT};
         switch (p->init) {
@@ -159,9 +175,8 @@ int sg_model_finalize(sg_model *m, uint64_t seed) {
     int64_t n = m->numel;
     m->flat = sg__from_storage(m->data, m->dtype, 1, &n, 0);
     m->flat_grad = sg__from_storage(m->grad, m->dtype, 1, &n, 0);
-    if (!m->flat || !m->flat_grad) return SG_ERR_MEM;
-    sg__register(m->flat);
-    sg__register(m->flat_grad);
+    if (!m->flat || !m->flat_grad || !sg__register(m->flat) || !sg__register(m->flat_grad))
+        return sg_has_error() ? sg_last_status() : sg_set_error(SG_ERR_MEM, "sg_model_finalize: out of memory");
     m->rng = sg_rng_new(seed ^ 0xD1B54A32D192ED03ULL);
     m->final = true;
     for (int i = 0; i < m->nowned; i++)
@@ -170,6 +185,14 @@ int sg_model_finalize(sg_model *m, uint64_t seed) {
             if (rc) return rc;
         }
     return SG_OK;
+}
+
+int sg_model_finalize(sg_model *m, uint64_t seed) {
+    if (!check_model(m, "sg_model_finalize")) return sg_last_status();
+    if (m->final) return sg_set_error(SG_ERR_STATE, "sg_model_finalize: already finalized");
+    int rc = finalize(m, seed);
+    if (rc) unfinalize(m, true); /* all or nothing: m stays declared, finalize may be called again */
+    return rc;
 }
 
 bool sg_model_is_final(const sg_model *m) { return m && m->final; }

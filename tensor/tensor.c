@@ -171,8 +171,10 @@ void sg__unref(sg_tensor *t) {
     free(t);
 }
 
-void sg__register(sg_tensor *t) {
-    if (!sg__registry_add(t)) sg_set_error(SG_ERR_MEM, "out of memory (tensor registry)");
+bool sg__register(sg_tensor *t) {
+    if (sg__registry_add(t)) return true;
+    sg_set_error(SG_ERR_MEM, "out of memory (tensor registry)");
+    return false;
 }
 
 bool sg__check_arg(const sg_tensor *t, const char *fn, const char *arg) {
@@ -201,7 +203,10 @@ static sg_tensor *user_new(const char *fn, sg_dtype dt, int ndim, const int64_t 
         return NULL;
     }
     sg_tensor *t = alloc_named(fn, dt, ndim, shape, zero);
-    if (t) sg__register(t);
+    if (t && !sg__register(t)) {
+        sg__unref(t);
+        return NULL;
+    }
     return t;
 }
 

@@ -3,6 +3,7 @@
 #ifndef SG_TENSOR_IMPL_H
 #define SG_TENSOR_IMPL_H
 
+#include "alloc.h" /* every allocation of the library through one place */
 #include "tensor.h"
 
 typedef struct sg_node sg_node;
@@ -66,8 +67,10 @@ void sg__drop_data(sg_tensor *t);
 void sg__ref(sg_tensor *t);
 void sg__unref(sg_tensor *t); /* frees at refcount 0 (and its grad and node) */
 
-/* Register/unregister in the live-pointer registry (every public call validates against it). */
-void sg__register(sg_tensor *t);
+/* Registers t in the live-pointer registry (every public call validates against it). Returns
+ * false with SG_ERR_MEM when the registry cannot grow; t is then not live and the caller must
+ * release it with sg__unref (never hand it to the user). */
+bool sg__register(sg_tensor *t);
 
 /* Validate a tensor argument of a public call. On failure records the error (or treats NULL as
  * propagation when an error is pending) and returns false. */
