@@ -6,14 +6,19 @@
  * fraction of it hidden behind the backward (from the examples' own dist/ report).
  * Not a micro-benchmark of MPI; it times the examples exactly as a user runs them. Medians over
  * --seeds runs (each seed is a separate training run). Wrap it in flock /tmp/seqgrad-bench.lock.
- * The examples are found next to this binary; IMDB is unpacked into <that dir>/data if missing. */
+ * The examples are found next to this binary; IMDB is unpacked into <that dir>/data if missing.
+ * Last, the reduction alone: mpirun -np 2 bench_dist --allreduce-worker times sg_dist_grads_allreduce
+ * on the examples' gradient sizes (the loopback check of docs/scaling.md). */
 #include <libgen.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "dist/dist.h"
 
 enum { PATH_BUF = 1024, PATH_EXT = PATH_BUF + 64, CMD_MAX = 16384, LINE_MAX_ = 4096, MAX_SEEDS = 8, NCONF = 3, NEX = 2 };
 
@@ -32,6 +37,13 @@ typedef struct {
     double eps, acc, kb, comm_ms, exposed_ms, hidden;
     int ok;
 } result_t;
+
+/* wall clock for the worker (no MPI header here: dist/ wraps MPI) */
+static double wall_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static char g_bindir[PATH_BUF], g_mpirun[PATH_BUF] = "mpirun";
 
@@ -87,6 +99,38 @@ static result_t run_one(const example_t *ex, const char *data, const conf_t *c, 
     return r;
 }
 
+/* --allreduce-worker (run under mpirun by main): times sg_dist_grads_allreduce alone on models with
+ * the examples' parameter counts (one parameter each, one bucket), min and median of REPS. */
+enum { REPS = 21 };
+static int allreduce_worker(int argc, char **argv) {
+    sg_dist *d;
+    if (sg_dist_init(&argc, &argv, &d)) return 1;
+    const char *names[] = {"imdb_sentiment", "mnist_row"};
+    const int64_t sizes[] = {2824705, 82186};
+    for (int k = 0; k < 2; k++) {
+        sg_model *m = sg_model_new(SG_F32);
+        sg_model_declare(m, "w", 1, &sizes[k], SG_INIT_UNIFORM, 1.0);
+        sg_model_finalize(m, 1);
+        sg_dist_grads *g = sg_dist_grads_new(d, m, (size_t)sizes[k] * sizeof(float));
+        double t[REPS];
+        for (int r = 0; r < REPS; r++) {
+            sg_dist_barrier(d);
+            double t0 = wall_seconds();
+            sg_dist_grads_allreduce(g, 0.5);
+            t[r] = wall_seconds() - t0;
+        }
+        double mn = t[0];
+        for (int r = 1; r < REPS; r++) mn = t[r] < mn ? t[r] : mn;
+        if (sg_dist_rank(d) == 0)
+            printf("allreduce %s %.2f MB over %d processes: min %.3f ms, median %.3f ms\n", names[k],
+                   (double)sizes[k] * 4 / 1e6, sg_dist_size(d), 1e3 * mn, 1e3 * median(t, REPS));
+        sg_dist_grads_free(g);
+        sg_model_free(m);
+    }
+    sg_dist_finalize(d);
+    return 0;
+}
+
 static void usage(void) {
     printf("usage: bench_dist [--seeds K] [--imdb DIR] [--mnist DIR] [--mpirun PATH] [--quick]\n"
            "  --seeds K      training runs per configuration (default 3, at most %d)\n"
@@ -94,6 +138,7 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "--allreduce-worker")) return allreduce_worker(argc, argv);
     int seeds = 3;
     bool quick = false;
     char imdb[PATH_EXT], mnist[PATH_EXT], self[PATH_BUF];
@@ -171,5 +216,10 @@ int main(int argc, char **argv) {
         printf("%s 2x1/1x2 %.3f\n", EX[e].name, med[1] > 0 ? med[2] / med[1] : 0);
         if (fails) printf("%s: %d run(s) FAILED\n", EX[e].name, fails);
     }
+    char cmd[CMD_MAX];
+    snprintf(cmd, sizeof cmd, "%s --oversubscribe -np 2 '%s' --allreduce-worker", g_mpirun, argv[0]);
+    printf("\nthe reduction alone (loopback, shared memory):\n");
+    fflush(stdout);
+    if (system(cmd) != 0) printf("  (allreduce worker failed: %s)\n", cmd);
     return 0;
 }

@@ -18,7 +18,9 @@ MODELS = {
     "mnist_row (LSTM 128)": (82186, 4, None, 64, 0.5),
     "char_lm (LSTM 256, V 28)": (300060, 4, None, 32, 0.5),
     "imdb_sentiment (Emb 20002x128, BiLSTM 128)": (2824705, 4, None, 64, 0.05),
-    "LSTM LM 4x1024, V 10k (GPU node, 10 TFLOP/s)": (54_600_000, 4, None, 64, 0.6),
+    # 4 LSTM layers of 1024 (input 1024) + embedding and softmax of a 10k vocabulary
+    "LSTM LM 4x1024, V 10k (GPU node, 10 TFLOP/s)": (4 * (4 * 1024 * 2048 + 8 * 1024) + 10000 * 1024 + 10000 * 1025,
+                                                     4, None, 64, 0.6),
 }
 
 
