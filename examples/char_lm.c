@@ -290,9 +290,14 @@ int main(int argc, char **argv) {
     }
     if (o.hidden < 1 || o.seq < 1 || o.sample_len < 0 || o.clip < 0 || o.temperature < 0) {
         fprintf(stderr, "char_lm: --hidden and --seq must be >= 1, --sample-len, --clip, --temperature >= 0\n");
+        ex_dist_stop(&g_dx);
         return 2;
     }
-    if (check_text(a.data)) return 1;
+    if (check_text(a.data)) {
+        ex_dist_fail(&g_dx, "char_lm", "not a text file");
+        ex_dist_stop(&g_dx);
+        return 1;
+    }
     sg_char_corpus cc;
     if (sg_time_machine_load(a.data, &cc)) {
         fprintf(stderr, "char_lm: cannot load --data %s: %s\n(expected the plain-text Time Machine, e.g. "
@@ -306,7 +311,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "char_lm: --data %s has %lld training and %lld validation characters, vocabulary %lld: "
                         "too little text to train on\n", a.data, (long long)n_train, (long long)(cc.n - cc.n_train),
                 (long long)cc.vocab_size);
+        ex_dist_fail(&g_dx, "char_lm", "too little text");
         sg_char_corpus_free(&cc);
+        ex_dist_stop(&g_dx);
         return 1;
     }
     char recipe[NUM_BUF * 2]; /* what a resumed run must share with the checkpoint's run */
@@ -319,8 +326,10 @@ int main(int argc, char **argv) {
     if (!n.lstm || !n.head || sg_model_finalize(n.m, a.seed) ||
         !(opt = sg_optim_new(n.m, &(sg_optim_config){.kind = SG_OPT_ADAM, .lr = a.lr}))) {
         fprintf(stderr, "char_lm: %s\n", sg_last_error());
+        ex_dist_fail(&g_dx, "char_lm", sg_last_error());
         sg_char_corpus_free(&cc);
         sg_model_free(n.m);
+        ex_dist_stop(&g_dx);
         return 1;
     }
     char ckpt[PATH_BUF], best_ckpt[PATH_BUF];

@@ -333,7 +333,9 @@ int main(int argc, char **argv) {
     if (tr.enc.n < 1 || te.enc.n < 1) {
         fprintf(stderr, "imdb_sentiment: --data %s has %lld training and %lld test reviews; need at least one of each\n",
                 a.data, (long long)tr.enc.n, (long long)te.enc.n);
+        ex_dist_fail(&g_dx, "imdb_sentiment", "no reviews");
         sg_vocab_free(v), sg_encoded_free(&tr.enc), sg_encoded_free(&te.enc), free(tr.labels), free(te.labels);
+        ex_dist_stop(&g_dx);
         return 1;
     }
     char recipe[RECIPE_BUF]; /* what a resumed run must share with the checkpoint's run */

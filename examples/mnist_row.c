@@ -205,13 +205,17 @@ int main(int argc, char **argv) {
     }
     if (train.rows != ROWS || train.cols != COLS || test.rows != ROWS || test.cols != COLS) {
         fprintf(stderr, NAME ": '%s' does not hold 28x28 images\n", a.data);
+        ex_dist_fail(&dx, NAME, "wrong image size");
         sg_mnist_free(&train), sg_mnist_free(&test);
+        ex_dist_stop(&dx);
         return 1;
     }
     if (train.n < 1 || test.n < 1) {
         fprintf(stderr, NAME ": '%s' holds %lld training and %lld test images; need at least one of each\n", a.data,
                 (long long)train.n, (long long)test.n);
+        ex_dist_fail(&dx, NAME, "no images");
         sg_mnist_free(&train), sg_mnist_free(&test);
+        ex_dist_stop(&dx);
         return 1;
     }
     int64_t N = a.limit && a.limit < train.n ? a.limit : train.n;
