@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "seqgrad.h"
 
 #if SEQGRAD_HAVE_DNNL
@@ -128,36 +129,6 @@ typedef struct {
     double gflops;
 } gemm_row;
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* median as Python's statistics.median (mean of the middle two for an even count); sorts v */
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* ---- memory: /proc/self/status VmRSS / VmHWM, and resetting VmHWM via clear_refs ---- */
-static long status_kb(const char *key) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return -1;
-    char line[LINE_LEN];
-    long v = -1;
-    size_t n = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, n) && line[n] == ':') v = strtol(line + n + 1, NULL, 10);
-    fclose(f);
-    return v;
-}
-
 /* Writing "5" to clear_refs resets the peak RSS (VmHWM) to the current RSS (Linux >= 4.0). */
 static bool hwm_reset(void) {
     FILE *f = fopen("/proc/self/clear_refs", "w");
@@ -217,11 +188,11 @@ static void run_bench(const bench_ops *ops, void *ctx, const opts *o, double flo
     if (ops->prepare && ops->prepare(ctx, err, sizeof err)) goto fail;
     release_free_memory();
     bool mem = hwm_reset();
-    long rss0 = status_kb("VmRSS");
+    long rss0 = bu_status_kb("VmRSS");
     if (ops->setup(ctx, err, sizeof err)) goto fail;
     for (int i = 0; i < o->warmup; i++)
         if (ops->step(ctx, err, sizeof err)) goto fail;
-    if (mem) res->total_mb = mb_above(status_kb("VmHWM"), rss0);
+    if (mem) res->total_mb = mb_above(bu_status_kb("VmHWM"), rss0);
     ts = calloc((size_t)o->steps, sizeof *ts);
     if (!ts) {
         snprintf(err, sizeof err, "out of memory");
@@ -229,9 +200,9 @@ static void run_bench(const bench_ops *ops, void *ctx, const opts *o, double flo
     }
     cpu_stat s0 = read_cpu_stat();
     for (int i = 0; i < o->steps; i++) {
-        double t0 = now_s();
+        double t0 = bu_now_s();
         if (ops->step(ctx, err, sizeof err)) goto fail;
-        ts[i] = (now_s() - t0) * 1e3;
+        ts[i] = (bu_now_s() - t0) * 1e3;
     }
     cpu_stat s1 = read_cpu_stat();
     if (s0.ok && s1.ok && s1.total > s0.total) {
@@ -239,16 +210,16 @@ static void run_bench(const bench_ops *ops, void *ctx, const opts *o, double flo
         res->steal_pct = 100.0 * (s1.steal - s0.steal) / dt;
         res->others_pct = fmax(0.0, 100.0 * other / dt);
     }
-    res->median_ms = median(ts, o->steps);
+    res->median_ms = bu_median(ts, o->steps);
     res->min_ms = ts[0];
     res->max_ms = ts[o->steps - 1];
     res->gflops = flops / (res->median_ms * 1e-3) / 1e9;
     if (mem) { /* one more, untimed step from a freshly trimmed heap */
         release_free_memory();
         hwm_reset();
-        long rss1 = status_kb("VmRSS");
+        long rss1 = bu_status_kb("VmRSS");
         if (ops->step(ctx, err, sizeof err)) goto fail;
-        res->step_mb = mb_above(status_kb("VmHWM"), rss1);
+        res->step_mb = mb_above(bu_status_kb("VmHWM"), rss1);
     }
     res->state = RES_OK;
     free(ts);
@@ -479,18 +450,18 @@ static double time_sgemm(int64_t M, int64_t K, int64_t N, bool wt, double target
     for (int i = 0; i < GEMM_WARMUP_CALLS; i++) SGEMM_CALL();
     int reps = 1;
     for (;;) {
-        double t0 = now_s();
+        double t0 = bu_now_s();
         for (int i = 0; i < reps; i++) SGEMM_CALL();
-        if (now_s() - t0 >= target_s || reps >= GEMM_MAX_REPS) break;
+        if (bu_now_s() - t0 >= target_s || reps >= GEMM_MAX_REPS) break;
         reps *= 2;
     }
     for (int k = 0; k < samples; k++) {
-        double t0 = now_s();
+        double t0 = bu_now_s();
         for (int i = 0; i < reps; i++) SGEMM_CALL();
-        ts[k] = (now_s() - t0) / reps;
+        ts[k] = (bu_now_s() - t0) / reps;
     }
 #undef SGEMM_CALL
-    g = 2.0 * (double)M * (double)K * (double)N / median(ts, samples) / 1e9;
+    g = 2.0 * (double)M * (double)K * (double)N / bu_median(ts, samples) / 1e9;
 done:
     free(a);
     free(b);
