@@ -284,6 +284,26 @@ START_TEST(stream_alloc_failure) {
 }
 END_TEST
 
+/* the README's snippet ("Streaming inference, one step at a time"), verbatim but for asserts */
+START_TEST(stream_readme_snippet) {
+    sg_model *m = sg_model_new(SG_F32);
+    sg_rnn *lstm = sg_rnn_new(m, "lstm", &(sg_rnn_config){.cell = SG_CELL_LSTM, .input_size = 128,
+                                                          .hidden_size = 256, .num_layers = 2});
+    sg_model_finalize(m, 1);                             /* or load a checkpoint */
+    sg_rnn_stream *s = sg_rnn_stream_new(lstm, 1, 0);    /* batch 1; states zero, t = 0 */
+    float x[128] = {0}, y[256];
+    for (int t = 0; t < 1000; t++) {                     /* x: frame t in; y: the top layer's h out */
+        if (sg_rnn_stream_step_data(s, x, y)) fprintf(stderr, "%s\n", sg_last_error());
+    }
+    ck_assert_int_eq(sg_rnn_stream_time(s), 1000);
+    ck_assert(isfinite(y[0]) && y[0] != 0);
+    sg_rnn_stream_reset(s);                              /* zero states, t = 0: a new sequence */
+    sg_rnn_stream_free(s);                               /* before sg_model_free(m) */
+    sg_model_free(m);
+    tu_teardown();
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("rnn_stream");
     TCase *tc = tcase_create("core");
@@ -293,6 +313,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, stream_reset_state_sync, 0, 2);
     tcase_add_test(tc, stream_bad_input);
     tcase_add_loop_test(tc, stream_alloc_failure, 0, 3);
+    tcase_add_test(tc, stream_readme_snippet);
     suite_add_tcase(s, tc);
     return s;
 }
