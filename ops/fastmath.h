@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../tensor/isa_impl.h" /* SG_ALWAYS_INLINE: inlined into every instruction-set copy */
+
 #define SG_EXPF_MAX 88.37626f
 #define SG_EXPF_MIN -87.33654f
 #define SG_LOG2E 1.44269504088896341f
@@ -18,7 +20,7 @@
 #define SG_FLT_MANT_BITS 23
 #define SG_ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (v + M) - M rounds v to nearest for |v| < 2^22 */
 
-static inline float sg__expf(float x) {
+static SG_ALWAYS_INLINE float sg__expf(float x) {
     float lo = x < SG_EXPF_MIN ? SG_EXPF_MIN : x; /* two plain selects (blends); fminf/fmaxf */
     x = lo > SG_EXPF_MAX ? SG_EXPF_MAX : lo;      /* would not vectorise without -ffast-math */
     float n = (x * SG_LOG2E + SG_ROUND_MAGIC) - SG_ROUND_MAGIC; /* floorf would not vectorise */
@@ -37,14 +39,14 @@ static inline float sg__expf(float x) {
 }
 
 /* 1 / (1 + e^-x), evaluated with e^-|x| so it never overflows */
-static inline float sg__sigmoidf(float x) {
+static SG_ALWAYS_INLINE float sg__sigmoidf(float x) {
     float e = sg__expf(-fabsf(x));
     float s = 1.0f / (1.0f + e), es = e * s; /* both computed: the select becomes a blend */
     return x >= 0 ? s : es;
 }
 
 /* tanh(x) = sign(x) (1 - e^-2|x|) / (1 + e^-2|x|) */
-static inline float sg__tanhf(float x) {
+static SG_ALWAYS_INLINE float sg__tanhf(float x) {
     float e = sg__expf(-2.0f * fabsf(x));
     return copysignf((1.0f - e) / (1.0f + e), x);
 }
