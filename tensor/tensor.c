@@ -23,6 +23,26 @@ size_t sg_dtype_size(sg_dtype dt) { return dt == SG_F64 ? sizeof(double) : sizeo
 
 /* ---- storage ---- */
 
+/* Bytes of tensor data live now and their high-water mark (sg__storage_stats): tests use them
+ * to bound the working set of a computation. */
+static size_t g_live_bytes, g_peak_bytes;
+
+static void live_add(size_t n) {
+    size_t now = __atomic_add_fetch(&g_live_bytes, n, __ATOMIC_RELAXED);
+    size_t pk = __atomic_load_n(&g_peak_bytes, __ATOMIC_RELAXED);
+    while (now > pk && !__atomic_compare_exchange_n(&g_peak_bytes, &pk, now, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
+}
+static void live_sub(size_t n) { __atomic_sub_fetch(&g_live_bytes, n, __ATOMIC_RELAXED); }
+
+void sg__storage_stats(size_t *live, size_t *peak) {
+    if (live) *live = __atomic_load_n(&g_live_bytes, __ATOMIC_RELAXED);
+    if (peak) *peak = __atomic_load_n(&g_peak_bytes, __ATOMIC_RELAXED);
+}
+void sg__storage_peak_reset(void) {
+    __atomic_store_n(&g_peak_bytes, __atomic_load_n(&g_live_bytes, __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+}
+
 sg_storage *sg__storage_new(size_t nbytes, bool zero) {
     sg_storage *st = calloc(1, sizeof *st);
     if (!st) return NULL;
@@ -35,11 +55,13 @@ sg_storage *sg__storage_new(size_t nbytes, bool zero) {
     if (zero) memset(st->data, 0, nbytes); /* the slack of the size class is never read */
     st->nbytes = nbytes;
     st->refcount = 1;
+    live_add(nbytes);
     return st;
 }
 
 void sg__storage_unref(sg_storage *st) {
     if (!st || __atomic_sub_fetch(&st->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    live_sub(st->nbytes);
     sg__pool_free(st->data, st->capacity);
     free(st);
 }
@@ -155,6 +177,7 @@ sg_tensor *sg__view(const sg_tensor *src, int ndim, const int64_t *shape, const 
 
 void sg__drop_data(sg_tensor *t) {
     sg_storage *st = t->storage;
+    live_sub(st->nbytes);
     sg__pool_free(st->data, st->capacity);
     st->data = NULL;
     st->nbytes = st->capacity = 0;

@@ -64,6 +64,11 @@ static inline void sg__bump(sg_storage *st) { __atomic_add_fetch(&st->version, 1
  * instead of reading stale memory. */
 void sg__drop_data(sg_tensor *t);
 
+/* Bytes of tensor data (every storage made by sg__storage_new, pool cache excluded) live now and
+ * the most live at once since the last sg__storage_peak_reset (which sets it to the live bytes). */
+void sg__storage_stats(size_t *live, size_t *peak);
+void sg__storage_peak_reset(void);
+
 void sg__ref(sg_tensor *t);
 void sg__unref(sg_tensor *t); /* frees at refcount 0 (and its grad and node) */
 
