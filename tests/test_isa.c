@@ -11,12 +11,13 @@
 #include "util/testutil.h"
 
 /* ---- a growing byte image of tensors ---- */
+enum { BLOB_MAX = 128 }; /* tensors per image */
 typedef struct {
     unsigned char *p;
     size_t n, cap;
     int ntensors;
-    size_t start[64]; /* byte offset of each tensor, to name the first mismatch */
-    sg_dtype dt[64];
+    size_t start[BLOB_MAX]; /* byte offset of each tensor, to name the first mismatch */
+    sg_dtype dt[BLOB_MAX];
 } blob;
 
 static void blob_add(blob *b, const sg_tensor *t) {
@@ -28,7 +29,7 @@ static void blob_add(blob *b, const sg_tensor *t) {
         b->p = realloc(b->p, b->cap);
         ck_assert_ptr_nonnull(b->p);
     }
-    ck_assert_int_lt(b->ntensors, 64);
+    ck_assert_int_lt(b->ntensors, BLOB_MAX);
     b->start[b->ntensors] = b->n;
     b->dt[b->ntensors++] = dt;
     ck_assert_int_eq(sg_to_buffer(t, b->p + b->n, dt), 0);
@@ -116,6 +117,41 @@ static void fam_elementwise(sg_dtype dt, blob *b) {
     run_backward(b, sg_contiguous(sg_to_dtype(sg_transpose(cv[0], 0, 1), other)), cv, 1, 49);
 }
 
+/* ops/unary.c: every op of its table, forward and backward, contiguous (several chunks, parallel)
+ * and strided */
+static void fam_unary(sg_dtype dt, blob *b) {
+    const int64_t shape[2][2] = {{160, 301}, {9, 13}};
+    for (int s = 0; s < 2; s++) {
+        for (int op = 0;; op++) {
+            sg_tensor *x[1] = {input(dt, 2, shape[s], -6, 6, 51 + (uint64_t)op)};
+            sg_tensor *a = s ? sg_transpose(x[0], 0, 1) : x[0], *y;
+            switch (op) {
+            case 0: y = sg_neg(a); break;
+            case 1: y = sg_add_scalar(a, 0.3); break;
+            case 2: y = sg_mul_scalar(a, -1.7); break;
+            case 3: y = sg_pow_scalar(a, 3); break;
+            case 4: y = sg_exp(a); break;
+            case 5: y = sg_abs(a); break;
+            case 6: y = sg_sigmoid(a); break;
+            case 7: y = sg_tanh(a); break;
+            case 8: y = sg_relu(a); break;
+            case 9: y = sg_clamp(a, -1, 2); break;
+            case 10: y = sg_gelu(a); break;
+            case 11: y = sg_gelu_tanh(a); break;
+            case 12: y = sg_log(sg_add_scalar(sg_abs(a), 0.1)); break;
+            case 13: y = sg_sqrt(sg_add_scalar(sg_abs(a), 0.1)); break;
+            case 14: y = sg_pow_scalar(sg_add_scalar(sg_abs(a), 0.1), 0.7); break;
+            default: y = NULL;
+            }
+            if (!y) {
+                sg_tensor_free(x[0]);
+                break;
+            }
+            run_backward(b, y, x, 1, 60 + (uint64_t)op);
+        }
+    }
+}
+
 typedef void (*family_fn)(sg_dtype dt, blob *b);
 static const struct {
     const char *name;
@@ -125,6 +161,7 @@ static const struct {
     {"gru_pointwise", fam_gru},
     {"layer_norm", fam_layer_norm},
     {"elementwise, copies, sums to shape", fam_elementwise},
+    {"unary", fam_unary},
 };
 enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 
