@@ -78,7 +78,8 @@ static inline bool sg__wants_grad(const sg_node *n, int k) {
  * backward runs the two segments concurrently as well. The caller guarantees independence: no
  * tensor that a node of one part accumulates a gradient into may be used by the other part (make
  * each part's inputs before the call); tensors both only read (no gradient) may be shared. fn
- * must not mark, release or clear the tape. Results are the same for the same thread count.
+ * must not clear the tape or release anything it did not record itself (a part may release back
+ * to a mark it took, which frees only its own results). Results are the same for the same thread count.
  * Returns the first failure of the two parts (its message is kept), else 0. */
 typedef int (*sg_part_fn)(int part, void *arg);
 int sg__tape_parallel(sg_part_fn fn, void *arg);

@@ -229,6 +229,10 @@ sg_backend sg_rnn_last_backend(const sg_rnn *r, const char **why) {
 
 static const sg__cell_params *cell_params(const sg_rnn *r, int l, int d) { return &r->p[l * r->dirs + d]; }
 
+sg_model *sg__rnn_model(const sg_rnn *r) { return r->m; }
+const sg__cell_info *sg__rnn_info(const sg_rnn *r) { return &r->ci; }
+const sg__cell_params *sg__rnn_params(const sg_rnn *r, int layer, int dir) { return cell_params(r, layer, dir); }
+
 sg_tensor *sg_rnn_param(const sg_rnn *r, const char *name, int layer, int dir) {
     if (!r || !name || layer < 0 || layer >= r->L || dir < 0 || dir >= r->dirs) {
         sg_set_error(SG_ERR_ARG, "sg_rnn_param: bad layer/direction/name");
@@ -299,9 +303,69 @@ typedef struct {
     sg_tensor *out[MAX_DIRS], *s_n[MAX_DIRS][SG_CELL_MAX_STATES];
 } layer_job;
 
+/* dst = src, into rows [off, off + numel(src)) of the contiguous tensor base (a header on the
+ * stack: no allocation, nothing registered). */
+static void copy_into(sg_tensor *base, int64_t off, const sg_tensor *src) {
+    sg_tensor dst = *base;
+    dst.ndim = src->ndim;
+    for (int i = 0; i < src->ndim; i++) dst.shape[i] = src->shape[i];
+    sg__contiguous_strides(dst.ndim, dst.shape, dst.stride);
+    dst.offset = base->offset + off;
+    sg__kcopy(&dst, src);
+    sg__bump(base->storage);
+}
+
+/* Direction d without gradients: nothing a backward could read is recorded, so each step's
+ * intermediates die with the step. The outputs go into one (T, B, P) tensor and the states into
+ * two ping-pong buffers made before the loop; everything else a step makes is released at its
+ * end, so the working set is O(B x H) plus the outputs, not O(T x intermediates). The values
+ * are the same as the recorded loop's (plain copies). */
+static int run_direction_nograd(int d, layer_job *j) {
+    const sg__cell_info *ci = j->ci;
+    sg_tensor *xp = j->xp[d], *const *masks = j->masks, *s[SG_CELL_MAX_STATES], *buf[2][SG_CELL_MAX_STATES];
+    int ns = ci->n_states;
+    int64_t T = xp->shape[0], B = xp->shape[1], P = ci->P;
+    sg_dtype dt = xp->dtype;
+    sg_tensor *all = sg__out(dt, 3, (int64_t[]){T, B, P}, false);
+    if (!all) return sg_last_status();
+    for (int k = 0; k < ns; k++) {
+        s[k] = j->s[d][k];
+        for (int q = 0; q < 2; q++)
+            if (!(buf[q][k] = sg__out(dt, 2, (int64_t[]){B, ci->state_size[k]}, false))) return sg_last_status();
+    }
+    int rc = SG_OK;
+    for (int64_t step = 0; step < T && !rc; step++) {
+        int64_t t = d == 0 ? step : T - 1 - step;
+        size_t mark = sg_tape_mark(); /* this part's tape: everything after it is this step's */
+        sg_tensor *xg = sg_squeeze(sg_narrow(xp, 0, t, 1), 0);
+        sg_tensor *sn[SG_CELL_MAX_STATES], *o = NULL;
+        rc = xg ? sg__cell_step(ci, &j->ctx[d], j->w[d], xg, s, t, sn, &o, "sg_rnn_forward") : sg_last_status();
+        if (!rc && masks) { /* past a sequence's end: keep the state, output zero */
+            o = sg_mul(o, masks[t]);
+            for (int k = 0; k < ns; k++) sn[k] = sg_where(masks[t], sn[k], s[k]);
+        }
+        if (!rc && !o) rc = sg_last_status();
+        for (int k = 0; k < ns && !rc; k++)
+            if (!sn[k]) rc = sg_last_status();
+        if (!rc) {
+            copy_into(all, t * B * P, o);
+            for (int k = 0; k < ns; k++) {
+                copy_into(buf[step & 1][k], 0, sn[k]);
+                s[k] = buf[step & 1][k];
+            }
+        }
+        sg_tape_release(mark);
+    }
+    if (rc) return rc;
+    j->out[d] = all;
+    for (int k = 0; k < ns; k++) j->s_n[d][k] = s[k];
+    return SG_OK;
+}
+
 /* Direction d of a layer over the whole sequence: writes out (T, B, P) and the final states. */
 static int run_direction(int d, void *arg) {
     layer_job *j = arg;
+    if (!sg_is_grad_enabled()) return run_direction_nograd(d, j);
     const sg__cell_info *ci = j->ci;
     sg_tensor *xp = j->xp[d], *const *masks = j->masks, *s[SG_CELL_MAX_STATES];
     int ns = ci->n_states;
@@ -350,6 +414,7 @@ static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *m
     sg_dtype dt = sg_model_dtype(r->m);
     int64_t B = inp->shape[1];
     int nst = r->L * r->dirs, ns = ci->n_states;
+    bool nograd = !sg_is_grad_enabled(); /* dead layer outputs are freed as soon as they are read */
     sg_tensor **fin = calloc((size_t)(nst * ns), sizeof *fin); /* fin[k * nst + i]: state k of cell i */
     int rc = fin ? SG_OK : sg_set_error(SG_ERR_MEM, "sg_rnn_forward: out of memory");
     sg_tensor *zeros[SG_CELL_MAX_STATES] = {0}; /* shared zero initial states: read only, no gradient */
@@ -376,7 +441,9 @@ static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *m
             if (job.raw[d] != job.xp[d]) drop_if_unread(mark, job.raw[d]);
             for (int k = 0; k < ns; k++) fin[k * nst + l * r->dirs + d] = job.s_n[d][k];
         }
+        if (nograd && l > 0) sg__drop_data(inp); /* the layer below's output: read by the products only */
         inp = r->dirs == 2 ? sg_concat(2, job.out, 2) : job.out[0];
+        for (int d = 0; nograd && inp && r->dirs == 2 && d < r->dirs; d++) sg__drop_data(job.out[d]);
         if (l + 1 < r->L && r->cfg.dropout > 0) inp = sg_model_dropout(r->m, inp, r->cfg.dropout);
         if (!inp) rc = sg_last_status();
     }

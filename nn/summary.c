@@ -1,7 +1,9 @@
-/* Model summaries (nn/summary.h), built only on nn/model.h's public accessors. */
+/* Model summaries (nn/summary.h), built on nn/model.h's public accessors and the internal text buffer of
+ * tensor/strbuf.h. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tensor/strbuf.h"
 #include "summary.h"
 
 enum { SHAPE_BUF = 96, COUNT_BUF = 24 };
@@ -9,8 +11,8 @@ static const char H_NAME[] = "parameter", H_SHAPE[] = "shape", H_COUNT[] = "coun
 
 static int max_int(int a, int b) { return a > b ? a : b; }
 
-/* The table into a new malloc'd string. */
-static int summary(const sg_model *m, const char *fn, char **out, size_t *len) {
+/* The table into b (open on success). */
+static int summary(const sg_model *m, const char *fn, sg__strbuf *b) {
     if (!m) return sg_set_error(SG_ERR_NULL, "%s: argument 'm' is NULL", fn);
     if (!sg_model_is_final(m))
         return sg_set_error(SG_ERR_STATE, "%s: the model is not finalized (call sg_model_finalize)", fn);
@@ -23,8 +25,8 @@ static int summary(const sg_model *m, const char *fn, char **out, size_t *len) {
         ws = max_int(ws, (int)strlen(sg_shape_str(p, shape, sizeof shape)));
         wc = max_int(wc, snprintf(count, sizeof count, "%lld", (long long)sg_numel(p)));
     }
-    FILE *f = open_memstream(out, len);
-    if (!f) return sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
+    if (sg__strbuf_open(b, fn)) return sg_last_status();
+    FILE *f = b->f;
     fprintf(f, "%-*s  %-*s  %*s\n", wn, H_NAME, ws, H_SHAPE, wc, H_COUNT);
     for (int i = 0; i < np; i++) {
         sg_tensor *p = sg_model_param(m, i);
@@ -35,36 +37,19 @@ static int summary(const sg_model *m, const char *fn, char **out, size_t *len) {
     int64_t total = sg_model_numel(m);
     fprintf(f, "total: %lld parameters in %d tensors (%s, %lld bytes)\n", (long long)total, np, sg_dtype_name(dt),
             (long long)(total * (int64_t)sg_dtype_size(dt)));
-    bool ok = !ferror(f);
-    if (fclose(f) || !ok) {
-        free(*out);
-        return sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
-    }
-    return SG_OK;
+    return sg__strbuf_finish(b, fn);
 }
 
 int sg_model_summary_str(char *buf, size_t n, const sg_model *m) {
     if (!buf && n > 0) return sg_set_error(SG_ERR_NULL, "sg_model_summary_str: argument 'buf' is NULL");
-    char *s = NULL;
-    size_t len = 0;
-    int rc = summary(m, "sg_model_summary_str", &s, &len);
-    if (rc) return rc;
-    if (n > 0) {
-        size_t k = len < n - 1 ? len : n - 1;
-        memcpy(buf, s, k);
-        buf[k] = 0;
-    }
-    free(s);
-    return (int)len;
+    sg__strbuf b;
+    if (summary(m, "sg_model_summary_str", &b)) return sg_last_status();
+    return sg__strbuf_give(&b, buf, n, "sg_model_summary_str");
 }
 
 int sg_model_summary(FILE *f, const sg_model *m) {
     if (!f) return sg_set_error(SG_ERR_NULL, "sg_model_summary: argument 'f' is NULL");
-    char *s = NULL;
-    size_t len = 0;
-    int rc = summary(m, "sg_model_summary", &s, &len);
-    if (rc) return rc;
-    bool ok = fwrite(s, 1, len, f) == len;
-    free(s);
-    return ok ? (int)len : sg_set_error(SG_ERR_IO, "sg_model_summary: write failed");
+    sg__strbuf b;
+    if (summary(m, "sg_model_summary", &b)) return sg_last_status();
+    return sg__strbuf_write(&b, f, false, "sg_model_summary");
 }

@@ -1,13 +1,17 @@
 /* Internal: branch-free float32 exp, sigmoid and tanh that GCC vectorises (libm's scalar calls do
  * not vectorise without -ffast-math). exp uses Cody-Waite range reduction and the Cephes degree-6
- * polynomial: within 2 ulp of expf on [-87, 88]; sigmoid and tanh inherit a few ulp. Not for
- * float64, which keeps libm. */
+ * polynomial: within 2 ulp of expf on [-87, 88], exactly 0 below, NaN for NaN; sigmoid and tanh
+ * inherit a few ulp (tanh takes Cephes' odd polynomial for |x| < SG_TANHF_SMALL, so it keeps its
+ * relative accuracy near 0). Used by every float32 sigmoid/tanh (ops/unary.c and the fused gate
+ * ops). Not for float64, which keeps libm. */
 #ifndef SG_FASTMATH_H
 #define SG_FASTMATH_H
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "../tensor/isa_impl.h" /* SG_ALWAYS_INLINE: inlined into every instruction-set copy */
 
 #define SG_EXPF_MAX 88.37626f
 #define SG_EXPF_MIN -87.33654f
@@ -18,10 +22,13 @@
 #define SG_FLT_MANT_BITS 23
 #define SG_ROUND_MAGIC 12582912.0f /* 1.5 * 2^23: (v + M) - M rounds v to nearest for |v| < 2^22 */
 
-static inline float sg__expf(float x) {
-    float lo = x < SG_EXPF_MIN ? SG_EXPF_MIN : x; /* two plain selects (blends); fminf/fmaxf */
-    x = lo > SG_EXPF_MAX ? SG_EXPF_MAX : lo;      /* would not vectorise without -ffast-math */
+#define SG_TANHF_SMALL 0.625f
+
+static SG_ALWAYS_INLINE float sg__expf(float x0) {
+    float lo = x0 < SG_EXPF_MIN ? SG_EXPF_MIN : x0; /* two plain selects (blends); fminf/fmaxf */
+    float x = lo > SG_EXPF_MAX ? SG_EXPF_MAX : lo;  /* would not vectorise without -ffast-math */
     float n = (x * SG_LOG2E + SG_ROUND_MAGIC) - SG_ROUND_MAGIC; /* floorf would not vectorise */
+    n = n == n ? n : 0.0f; /* NaN: no float-to-int conversion of NaN below (p stays NaN) */
     float r = x - n * SG_LN2_HI - n * SG_LN2_LO;
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
@@ -33,20 +40,29 @@ static inline float sg__expf(float x) {
     int32_t bits = ((int32_t)n + SG_FLT_EXP_BIAS) << SG_FLT_MANT_BITS;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return x0 < SG_EXPF_MIN ? 0.0f : p * scale; /* underflow to exactly 0, as expf */
 }
 
 /* 1 / (1 + e^-x), evaluated with e^-|x| so it never overflows */
-static inline float sg__sigmoidf(float x) {
+static SG_ALWAYS_INLINE float sg__sigmoidf(float x) {
     float e = sg__expf(-fabsf(x));
     float s = 1.0f / (1.0f + e), es = e * s; /* both computed: the select becomes a blend */
     return x >= 0 ? s : es;
 }
 
-/* tanh(x) = sign(x) (1 - e^-2|x|) / (1 + e^-2|x|) */
-static inline float sg__tanhf(float x) {
+/* tanh(x) = sign(x) (1 - e^-2|x|) / (1 + e^-2|x|); for |x| < SG_TANHF_SMALL, where 1 - e would
+ * cancel, Cephes' x + x^3 P(x^2). Both are computed (the select becomes a blend). */
+static SG_ALWAYS_INLINE float sg__tanhf(float x) {
     float e = sg__expf(-2.0f * fabsf(x));
-    return copysignf((1.0f - e) / (1.0f + e), x);
+    float big = copysignf((1.0f - e) / (1.0f + e), x);
+    float z = x * x;
+    float p = -5.70498872745e-3f;
+    p = p * z + 2.06390887954e-2f;
+    p = p * z - 5.37397155531e-2f;
+    p = p * z + 1.33314422036e-1f;
+    p = p * z - 3.33332819422e-1f;
+    float small = p * z * x + x;
+    return fabsf(x) < SG_TANHF_SMALL ? small : big;
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../autograd/node.h"
+#include "../tensor/isa_impl.h"
 #include "ops.h"
 
 /* Rows per block of the weight/bias gradient: each block sums its rows in double in row order and
@@ -39,6 +40,8 @@ enum { LN_HAS_W = 0, LN_HAS_B = 1 };
         for (int k_ = 0; k_ < LN_LANES; k_++) acc += l_[k_];                                       \
     } while (0)
 
+enum { LN_STACK_ROWS = 16 }; /* rows whose statistics a no-grad call keeps on the stack */
+
 /* Saved per-row statistics; one malloc block (struct, then mean[R], then rstd[R]). */
 typedef struct {
     int64_t R, D;
@@ -56,74 +59,94 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
     return c;
 }
 
-/* Forward of row i: two passes for the statistics (mean, then the centred sum of squares: no
- * cancellation), one for y. Statistics in double; the output loop in T (vectorises). */
+/* Forward of one row: two passes for the statistics (mean, then the centred sum of squares: no
+ * cancellation), one for y. Statistics in double; the output loop in T (vectorises). One
+ * SG_ISA_KERNEL per dtype (tensor/isa_impl.h); LN_FWD_LOOP runs the rows in parallel. */
+#define LN_FWD_ROW(T)                                                                              \
+    SG_ISA_KERNEL(ln_fwd_##T,                                                                      \
+                  (const T *restrict px, const T *restrict wb, const T *restrict bb, T *restrict py, \
+                   int64_t D, double eps, double *mean, double *rstd),                             \
+                  (px, wb, bb, py, D, eps, mean, rstd)) {                                          \
+        double s, q;                                                                               \
+        LANE_SUM(s, D, (double)px[j]);                                                             \
+        double m = s / (double)D;                                                                  \
+        LANE_SUM(q, D, ((double)px[j] - m) * ((double)px[j] - m));                                 \
+        double r = 1.0 / sqrt(q / (double)D + eps);                                                \
+        *mean = m;                                                                                 \
+        *rstd = r;                                                                                 \
+        const T mt = (T)m, rt = (T)r;                                                              \
+        if (wb && bb)                                                                              \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j] + bb[j];             \
+        else if (wb)                                                                               \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j];                     \
+        else if (bb)                                                                               \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt + bb[j];                     \
+        else                                                                                       \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt;                             \
+    }
+
+/* Backward of rows [i0, i1), one pass over them: with xh = (x - mean) rstd and gy = g w,
+ *   dx = rstd (gy - mean_j(gy) - xh mean_j(gy xh)),  dw = sum_rows g xh,  db = sum_rows g.
+ * qw/qb (D doubles, or NULL) receive the rows' partial dw/db; dxb NULL: no dx. */
+#define LN_BW_ROWS(T)                                                                              \
+    SG_ISA_KERNEL(ln_bw_##T,                                                                       \
+                  (const T *xb, const T *gb, const T *restrict wb, T *dxb, const double *mean,     \
+                   const double *rstd, double *restrict qw, double *restrict qb, int64_t i0, int64_t i1, \
+                   int64_t D),                                                                     \
+                  (xb, gb, wb, dxb, mean, rstd, qw, qb, i0, i1, D)) {                              \
+        if (qw) memset(qw, 0, (size_t)D * sizeof *qw);                                             \
+        if (qb) memset(qb, 0, (size_t)D * sizeof *qb);                                             \
+        for (int64_t i = i0; i < i1; i++) {                                                        \
+            const T *restrict px = xb + i * D, *restrict pg = gb + i * D;                          \
+            const T mt = (T)mean[i], rt = (T)rstd[i];                                              \
+            if (qw)                                                                                \
+                for (int64_t j = 0; j < D; j++) qw[j] += (double)(pg[j] * ((px[j] - mt) * rt));    \
+            if (qb)                                                                                \
+                for (int64_t j = 0; j < D; j++) qb[j] += (double)pg[j];                            \
+            if (!dxb) continue;                                                                    \
+            double sa, sb;                                                                         \
+            if (wb) {                                                                              \
+                LANE_SUM(sa, D, (double)(pg[j] * wb[j]));                                          \
+                LANE_SUM(sb, D, (double)(pg[j] * wb[j] * ((px[j] - mt) * rt)));                    \
+            } else {                                                                               \
+                LANE_SUM(sa, D, (double)pg[j]);                                                    \
+                LANE_SUM(sb, D, (double)(pg[j] * ((px[j] - mt) * rt)));                            \
+            }                                                                                      \
+            const T a = (T)(sa / (double)D), b = (T)(sb / (double)D);                              \
+            T *restrict pd = dxb + i * D;                                                          \
+            if (wb)                                                                                \
+                for (int64_t j = 0; j < D; j++) pd[j] = rt * (pg[j] * wb[j] - a - (px[j] - mt) * rt * b); \
+            else                                                                                   \
+                for (int64_t j = 0; j < D; j++) pd[j] = rt * (pg[j] - a - (px[j] - mt) * rt * b);  \
+        }                                                                                          \
+    }
+LN_FWD_ROW(float)
+LN_FWD_ROW(double)
+LN_BW_ROWS(float)
+LN_BW_ROWS(double)
+
 #define LN_FWD_LOOP(T)                                                                             \
     do {                                                                                           \
         const T *xb = (const T *)sg__ptr(xc);                                                      \
         const T *wb = wc ? (const T *)sg__ptr(wc) : NULL, *bb = bc ? (const T *)sg__ptr(bc) : NULL; \
         T *yb = (T *)sg__ptr(out);                                                                 \
+        SG_ISA_FN(ln_fwd_##T) *row = SG_ISA_PICK(ln_fwd_##T);                                      \
         SG_OMP_FOR_IF(R > 1 && R * D >= SG_PAR_MIN)                                                \
-        for (int64_t i = 0; i < R; i++) {                                                          \
-            const T *restrict px = xb + i * D;                                                     \
-            T *restrict py = yb + i * D;                                                           \
-            double s, q;                                                                           \
-            LANE_SUM(s, D, (double)px[j]);                                                         \
-            double m = s / (double)D;                                                              \
-            LANE_SUM(q, D, ((double)px[j] - m) * ((double)px[j] - m));                             \
-            double r = 1.0 / sqrt(q / (double)D + eps);                                            \
-            c->mean[i] = m;                                                                        \
-            c->rstd[i] = r;                                                                        \
-            const T mt = (T)m, rt = (T)r;                                                          \
-            if (wb && bb)                                                                          \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j] + bb[j];         \
-            else if (wb)                                                                           \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j];                 \
-            else if (bb)                                                                           \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt + bb[j];                 \
-            else                                                                                   \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt;                         \
-        }                                                                                          \
+        for (int64_t i = 0; i < R; i++) row(xb + i * D, wb, bb, yb + i * D, D, eps, &c->mean[i], &c->rstd[i]); \
     } while (0)
 
-/* Backward, one pass over the rows of each block: with xh = (x - mean) rstd and gy = g w,
- *   dx = rstd (gy - mean_j(gy) - xh mean_j(gy xh)),  dw = sum_rows g xh,  db = sum_rows g.
- * pw/pb (nblk x D doubles) receive each block's partial dw/db. */
+/* Backward in blocks of LN_ROW_BLOCK rows; pw/pb (nblk x D doubles) receive each block's partial
+ * dw/db. */
 #define LN_BW_LOOP(T)                                                                              \
     do {                                                                                           \
         const T *xb = (const T *)sg__ptr(xc), *gb = (const T *)sg__ptr(gc);                        \
         const T *wb = wc ? (const T *)sg__ptr(wc) : NULL;                                          \
         T *dxb = gx ? (T *)sg__ptr(gx) : NULL;                                                     \
+        SG_ISA_FN(ln_bw_##T) *rows = SG_ISA_PICK(ln_bw_##T);                                       \
         SG_OMP_FOR_IF(nblk > 1 && R * D >= SG_PAR_MIN)                                             \
         for (int64_t k = 0; k < nblk; k++) {                                                       \
             int64_t i0 = k * LN_ROW_BLOCK, i1 = i0 + LN_ROW_BLOCK < R ? i0 + LN_ROW_BLOCK : R;     \
-            double *restrict qw = pw ? pw + k * D : NULL, *restrict qb = pb ? pb + k * D : NULL;   \
-            if (qw) memset(qw, 0, (size_t)D * sizeof *qw);                                         \
-            if (qb) memset(qb, 0, (size_t)D * sizeof *qb);                                         \
-            for (int64_t i = i0; i < i1; i++) {                                                    \
-                const T *restrict px = xb + i * D, *restrict pg = gb + i * D;                      \
-                const T mt = (T)c->mean[i], rt = (T)c->rstd[i];                                    \
-                if (qw)                                                                            \
-                    for (int64_t j = 0; j < D; j++) qw[j] += (double)(pg[j] * ((px[j] - mt) * rt)); \
-                if (qb)                                                                            \
-                    for (int64_t j = 0; j < D; j++) qb[j] += (double)pg[j];                        \
-                if (!dxb) continue;                                                                \
-                double sa, sb;                                                                     \
-                if (wb) {                                                                          \
-                    LANE_SUM(sa, D, (double)(pg[j] * wb[j]));                                      \
-                    LANE_SUM(sb, D, (double)(pg[j] * wb[j] * ((px[j] - mt) * rt)));                \
-                } else {                                                                           \
-                    LANE_SUM(sa, D, (double)pg[j]);                                                \
-                    LANE_SUM(sb, D, (double)(pg[j] * ((px[j] - mt) * rt)));                        \
-                }                                                                                  \
-                const T a = (T)(sa / (double)D), b = (T)(sb / (double)D);                          \
-                T *restrict pd = dxb + i * D;                                                      \
-                if (wb)                                                                            \
-                    for (int64_t j = 0; j < D; j++)                                                \
-                        pd[j] = rt * (pg[j] * wb[j] - a - (px[j] - mt) * rt * b);                  \
-                else                                                                               \
-                    for (int64_t j = 0; j < D; j++) pd[j] = rt * (pg[j] - a - (px[j] - mt) * rt * b); \
-            }                                                                                      \
+            rows(xb, gb, wb, dxb, c->mean, c->rstd, pw ? pw + k * D : NULL, pb ? pb + k * D : NULL, i0, i1, D); \
         }                                                                                          \
     } while (0)
 
@@ -203,7 +226,17 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
     }
     int64_t D = x->shape[x->ndim - 1], R = D > 0 ? sg__numel(x) / D : 0;
     if (D == 0) R = 0;
-    ln_ctx *c = ln_ctx_new(R, D);
+    sg_tensor *in[3] = {x};
+    int n_in = 1;
+    if (weight) in[n_in++] = weight;
+    if (bias) in[n_in++] = bias;
+    /* nothing recorded and few rows (a streaming step): the statistics live on the stack, so the
+     * op allocates nothing beyond its output */
+    ln_ctx on_stack;
+    double stack_stats[2 * LN_STACK_ROWS];
+    bool stack = !sg__needs_grad(n_in, in) && R <= LN_STACK_ROWS;
+    if (stack) on_stack = (ln_ctx){R, D, stack_stats, stack_stats + LN_STACK_ROWS};
+    ln_ctx *c = stack ? &on_stack : ln_ctx_new(R, D);
     sg_tensor *xc = c ? sg__contig(x) : NULL;
     sg_tensor *wc = weight && xc ? sg__contig(weight) : NULL, *bc = bias && xc ? sg__contig(bias) : NULL;
     sg_tensor *out = xc && (!weight || wc) && (!bias || bc) ? sg__out(x->dtype, x->ndim, x->shape, false) : NULL;
@@ -216,13 +249,9 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
     if (bc) sg__unref(bc);
     if (!out) {
         if (!c || !xc) sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
-        free(c);
+        if (!stack) free(c);
         return NULL;
     }
-    sg_tensor *in[3] = {x};
-    int n_in = 1;
-    if (weight) in[n_in++] = weight;
-    if (bias) in[n_in++] = bias;
     int err;
     sg_node *n = sg__record(out, name, layer_norm_bw, n_in, in, &err);
     if (n) {
@@ -230,7 +259,7 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
         n->iarg[LN_HAS_W] = weight != NULL;
         n->iarg[LN_HAS_B] = bias != NULL;
         if (bias) n->reads &= ~sg__reads_bit(n_in - 1); /* backward reads x and weight, never bias */
-    } else {
+    } else if (!stack) {
         free(c);
     }
     return err ? NULL : out;

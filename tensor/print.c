@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "print.h"
+#include "strbuf.h"
 #include "tensor_impl.h"
 
 enum {
@@ -177,13 +178,12 @@ static int check_opts(const sg_print_opts *o, const char *fn) {
     return SG_OK;
 }
 
-/* The repr into a new malloc'd string (*out, length *len). */
-static int repr(const sg_tensor *t, const sg_print_opts *opts, const char *fn, char **out, size_t *len) {
+/* The repr into b (open on success). */
+static int repr(const sg_tensor *t, const sg_print_opts *opts, const char *fn, sg__strbuf *b) {
     if (!sg__check_arg(t, fn, "t")) return sg_last_status();
     sg_print_opts o = opts ? *opts : sg_print_defaults();
-    if (check_opts(&o, fn)) return sg_last_status();
-    FILE *f = open_memstream(out, len);
-    if (!f) return sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
+    if (check_opts(&o, fn) || sg__strbuf_open(b, fn)) return sg_last_status();
+    FILE *f = b->f;
     printer p = {.t = t, .o = &o, .summarize = sg__numel(t) > o.threshold, .f = f};
     fputs(PREFIX, f);
     if (t->ndim == 0) {
@@ -198,38 +198,21 @@ static int repr(const sg_tensor *t, const sg_print_opts *opts, const char *fn, c
     char shape[SG_SHAPE_BUF];
     fprintf(f, ", shape=%s, dtype=%s%s)", sg__shape_str(t->ndim, t->shape, shape, sizeof shape),
             sg_dtype_name(t->dtype), t->flags & SG_FLAG_REQUIRES_GRAD ? ", requires_grad=True" : "");
-    bool ok = !ferror(f);
-    if (fclose(f) || !ok) {
-        free(*out);
-        return sg_set_error(SG_ERR_MEM, "%s: out of memory", fn);
-    }
-    return SG_OK;
+    return sg__strbuf_finish(b, fn);
 }
 
 int sg_tensor_snprint(char *buf, size_t n, const sg_tensor *t, const sg_print_opts *opts) {
     if (!buf && n > 0) return sg_set_error(SG_ERR_NULL, "sg_tensor_snprint: argument 'buf' is NULL");
-    char *s = NULL;
-    size_t len = 0;
-    int rc = repr(t, opts, "sg_tensor_snprint", &s, &len);
-    if (rc) return rc;
-    if (n > 0) {
-        size_t k = len < n - 1 ? len : n - 1;
-        memcpy(buf, s, k);
-        buf[k] = 0;
-    }
-    free(s);
-    return (int)len;
+    sg__strbuf b;
+    if (repr(t, opts, "sg_tensor_snprint", &b)) return sg_last_status();
+    return sg__strbuf_give(&b, buf, n, "sg_tensor_snprint");
 }
 
 int sg_tensor_fprint(FILE *f, const sg_tensor *t, const sg_print_opts *opts) {
     if (!f) return sg_set_error(SG_ERR_NULL, "sg_tensor_fprint: argument 'f' is NULL");
-    char *s = NULL;
-    size_t len = 0;
-    int rc = repr(t, opts, "sg_tensor_fprint", &s, &len);
-    if (rc) return rc;
-    bool ok = fwrite(s, 1, len, f) == len && fputc('\n', f) != EOF;
-    free(s);
-    return ok ? (int)len + 1 : sg_set_error(SG_ERR_IO, "sg_tensor_fprint: write failed");
+    sg__strbuf b;
+    if (repr(t, opts, "sg_tensor_fprint", &b)) return sg_last_status();
+    return sg__strbuf_write(&b, f, true, "sg_tensor_fprint");
 }
 
 int sg_tensor_print(const sg_tensor *t) { return sg_tensor_fprint(stdout, t, NULL); }

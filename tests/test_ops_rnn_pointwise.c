@@ -134,6 +134,16 @@ START_TEST(fastmath_accuracy) {
     /* tails: exact limits, no NaN or inf */
     ck_assert(sg__sigmoidf(1000.f) == 1.f && sg__sigmoidf(-1000.f) >= 0.f && sg__sigmoidf(-1000.f) < 1e-30f);
     ck_assert(sg__tanhf(1000.f) == 1.f && sg__tanhf(-1000.f) == -1.f);
+    /* tanh keeps relative accuracy near 0 (its small-|x| polynomial: no 1 - e cancellation) */
+    double worst_rt = 0;
+    for (int k = 0; k < N; k++) {
+        float x = (float)(1e-7 * pow(1e7, (double)k / (N - 1))); /* 1e-7 .. 1, log-spaced */
+        double ref = tanh((double)x);
+        worst_rt = fmax(worst_rt, fmax(fabs(sg__tanhf(x) - ref), fabs(sg__tanhf(-x) + ref)) / ref);
+    }
+    ck_assert_msg(worst_rt <= 4 * FLT_EPSILON, "tanh relative error near 0: %g", worst_rt);
+    ck_assert(isnan(sg__expf(NAN)) && isnan(sg__sigmoidf(NAN)) && isnan(sg__tanhf(NAN)));
+    ck_assert(sg__expf(-100.f) == 0.f && sg__sigmoidf(-1000.f) == 0.f);
     /* small negative sigmoid keeps relative accuracy (no 1 - s cancellation) */
     double s20 = 1.0 / (1.0 + exp(20.0));
     ck_assert_msg(fabs(sg__sigmoidf(-20.f) - s20) / s20 < 8 * FLT_EPSILON, "sigmoid(-20) = %g", (double)sg__sigmoidf(-20.f));
