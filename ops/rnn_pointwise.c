@@ -27,17 +27,9 @@ static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_
     return false;
 }
 
-static inline double sigm(double x) {
-    double e = exp(-fabs(x));
-    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-}
 /* per-dtype gate functions: float32 uses the vectorisable ones in fastmath.h */
-#define SIGM_float(x) sg__sigmoidf(x)
-#define TANH_float(x) sg__tanhf(x)
-#define SIGM_double(x) sigm(x)
-#define TANH_double(x) tanh(x)
-#define SIGM(T, x) SIGM_##T(x)
-#define TANH(T, x) TANH_##T(x)
+#define SIGM(T, x) SG_SIGM(T, x)
+#define TANH(T, x) SG_TANH(T, x)
 
 /* ---- LSTM: xg, hg (B,4H) gate pre-activations in order i,f,g,o; c (B,H) -> (2,B,H) = [h; c'] ---- */
 
