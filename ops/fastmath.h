@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "../tensor/isa_impl.h" /* SG_ALWAYS_INLINE: inlined into every instruction-set copy */
+
 #define SG_EXPF_MAX 88.37626f
 #define SG_EXPF_MIN -87.33654f
 #define SG_LOG2E 1.44269504088896341f
@@ -22,7 +24,7 @@
 
 #define SG_TANHF_SMALL 0.625f
 
-static inline float sg__expf(float x0) {
+static SG_ALWAYS_INLINE float sg__expf(float x0) {
     float lo = x0 < SG_EXPF_MIN ? SG_EXPF_MIN : x0; /* two plain selects (blends); fminf/fmaxf */
     float x = lo > SG_EXPF_MAX ? SG_EXPF_MAX : lo;  /* would not vectorise without -ffast-math */
     float n = (x * SG_LOG2E + SG_ROUND_MAGIC) - SG_ROUND_MAGIC; /* floorf would not vectorise */
@@ -42,7 +44,7 @@ static inline float sg__expf(float x0) {
 }
 
 /* 1 / (1 + e^-x), evaluated with e^-|x| so it never overflows */
-static inline float sg__sigmoidf(float x) {
+static SG_ALWAYS_INLINE float sg__sigmoidf(float x) {
     float e = sg__expf(-fabsf(x));
     float s = 1.0f / (1.0f + e), es = e * s; /* both computed: the select becomes a blend */
     return x >= 0 ? s : es;
@@ -50,7 +52,7 @@ static inline float sg__sigmoidf(float x) {
 
 /* tanh(x) = sign(x) (1 - e^-2|x|) / (1 + e^-2|x|); for |x| < SG_TANHF_SMALL, where 1 - e would
  * cancel, Cephes' x + x^3 P(x^2). Both are computed (the select becomes a blend). */
-static inline float sg__tanhf(float x) {
+static SG_ALWAYS_INLINE float sg__tanhf(float x) {
     float e = sg__expf(-2.0f * fabsf(x));
     float big = copysignf((1.0f - e) / (1.0f + e), x);
     float z = x * x;
@@ -64,7 +66,7 @@ static inline float sg__tanhf(float x) {
 }
 
 /* float64 logistic with the same exact limits (libm exp of a non-positive number) */
-static inline double sg__sigmoid(double x) {
+static SG_ALWAYS_INLINE double sg__sigmoid(double x) {
     double e = exp(-fabs(x));
     return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
 }
@@ -77,5 +79,10 @@ static inline double sg__sigmoid(double x) {
 #define SG_TANH_double(x) tanh(x)
 #define SG_SIGM(T, x) SG_SIGM_##T(x)
 #define SG_TANH(T, x) SG_TANH_##T(x)
+/* `omp simd` for a float32 row loop of such kernels; none for float64, which calls libm (clang
+ * warns, so -Werror fails, on an omp simd it cannot do) */
+#define SG_SIMD_float SG_PRAGMA(omp simd)
+#define SG_SIMD_double
+#define SG_SIMD(T) SG_SIMD_##T
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "../autograd/node.h"
+#include "../tensor/isa_impl.h"
 #include "fastmath.h"
 #include "norm_row.h"
 #include "ops.h"
@@ -27,6 +28,7 @@ enum { SAVED_XG = 0, SAVED_C, SAVED_HG, SAVED_W };
 /* backward scratch per row: the cell state before the norm, the gradient of the normalised one,
  * and the gradient of the one before the norm (3 H-vectors) */
 enum { SCR_CR = 0, SCR_DCN = 1, SCR_DCR = 2, SCR_N = 3 };
+enum { STACK_ROWS = 16 }; /* rows whose statistics a no-grad call keeps on the stack */
 
 /* per-row statistics of the normalised cell state (one malloc block: struct, mean[B], rstd[B]) */
 typedef struct {
@@ -36,75 +38,102 @@ typedef struct {
 /* pre-activation of gate element k: x + g, or x alone without hg (ADDG a literal 0/1) */
 #define PRE(ADDG, k) (ADDG ? x[k] + g[k] : x[k])
 
+/* One row b of each direction is an SG_ISA_KERNEL (tensor/isa_impl.h: compiled per instruction
+ * set), stamped per dtype T and ADDG; the drivers below run the rows in parallel.
+ * Forward row: x, g (4H), cp (H) -> yh = h', yc = c' (H); mean, rstd of c~. w, bb (H) or NULL. */
+#define LNLSTM_FWD_ROW(T, S, ADDG)                                                                 \
+    SG_ISA_KERNEL(lnlstm_fwd_##S##_##ADDG,                                                         \
+                  (const T *restrict x, const T *restrict g, const T *restrict cp, const T *restrict w, \
+                   const T *restrict bb, T *restrict yh, T *restrict yc, int64_t H, double eps,    \
+                   double *mean, double *rstd),                                                    \
+                  (x, g, cp, w, bb, yh, yc, H, eps, mean, rstd)) {                                 \
+        (void)g;                                                                                   \
+        SG_SIMD(T)                                                                                 \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            T i = SG_SIGM(T, PRE(ADDG, j)), f = SG_SIGM(T, PRE(ADDG, H + j));                      \
+            yc[j] = f * cp[j] + i * SG_TANH(T, PRE(ADDG, 2 * H + j)); /* c~, normalised below */  \
+        }                                                                                          \
+        sg__ln_stats_##S(yc, H, eps, mean, rstd);                                                  \
+        const T mt = (T)*mean, rt = (T)*rstd;                                                      \
+        SG_SIMD(T)                                                                                 \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            T cn = (yc[j] - mt) * rt * (w ? w[j] : (T)1) + (bb ? bb[j] : (T)0);                    \
+            yc[j] = cn;                                                                            \
+            yh[j] = SG_SIGM(T, PRE(ADDG, 3 * H + j)) * SG_TANH(T, cn);                             \
+        }                                                                                          \
+    }
+
+/* Backward row: the gates again, the gradient of c' (from h' and from c' itself), the layer
+ * norm's backward to c~ (norm_row.h), then the gates' gradients. d (4H), dcp (H) out; cr, dcn
+ * (H) are kept for the weight/bias column pass, dcr (H) is scratch. */
+#define LNLSTM_BWD_ROW(T, S, ADDG)                                                                 \
+    SG_ISA_KERNEL(lnlstm_bwd_##S##_##ADDG,                                                         \
+                  (const T *restrict x, const T *restrict g, const T *restrict cp, const T *restrict w, \
+                   const T *restrict yc, const T *restrict dyh, const T *restrict dyc, T *restrict d, \
+                   T *restrict dcp, T *restrict cr, T *restrict dcn, T *restrict dcr, int64_t H,   \
+                   double mean, double rstd),                                                      \
+                  (x, g, cp, w, yc, dyh, dyc, d, dcp, cr, dcn, dcr, H, mean, rstd)) {              \
+        (void)g;                                                                                   \
+        SG_SIMD(T)                                                                                 \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            T i = SG_SIGM(T, PRE(ADDG, j)), f = SG_SIGM(T, PRE(ADDG, H + j));                      \
+            T gg = SG_TANH(T, PRE(ADDG, 2 * H + j)), o = SG_SIGM(T, PRE(ADDG, 3 * H + j));         \
+            T tc = SG_TANH(T, yc[j]), dh = dyh[j];                                                 \
+            cr[j] = f * cp[j] + i * gg;                                                            \
+            dcn[j] = dyc[j] + dh * o * (1 - tc * tc);                                              \
+            d[3 * H + j] = dh * tc * o * (1 - o);                                                  \
+            d[j] = gg * i * (1 - i); /* the other gates: times dcr below */                        \
+            d[H + j] = cp[j] * f * (1 - f);                                                        \
+            d[2 * H + j] = i * (1 - gg * gg);                                                      \
+            dcp[j] = f;                                                                            \
+        }                                                                                          \
+        sg__ln_row_bw_##S(cr, dcn, w, mean, rstd, H, dcr);                                         \
+        SG_SIMD(T)                                                                                 \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            T v = dcr[j];                                                                          \
+            d[j] *= v;                                                                             \
+            d[H + j] *= v;                                                                         \
+            d[2 * H + j] *= v;                                                                     \
+            dcp[j] *= v;                                                                           \
+        }                                                                                          \
+    }
+
+#define LNLSTM_ROWS(T, S) LNLSTM_FWD_ROW(T, S, 0) LNLSTM_FWD_ROW(T, S, 1) LNLSTM_BWD_ROW(T, S, 0) \
+    LNLSTM_BWD_ROW(T, S, 1) SG_LN_PARAM_GRADS(T, S)
+LNLSTM_ROWS(float, f32)
+LNLSTM_ROWS(double, f64)
+
 /* out (2, B, H) = [h'; c'] */
 #define LNLSTM_FWD(T, S, ADDG)                                                                     \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(cc);                  \
         const T *W = wc ? sg__ptr(wc) : NULL, *Bb = bc ? sg__ptr(bc) : NULL;                       \
         T *Y = sg__ptr(out);                                                                       \
+        SG_ISA_FN(lnlstm_fwd_##S##_##ADDG) *row = SG_ISA_PICK(lnlstm_fwd_##S##_##ADDG);            \
         SG_OMP_FOR_IF(B > 1 && B * H * PW_COST >= SG_PAR_MIN)                                      \
-        for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict x = X + b * LSTM_G * H, *restrict g = G + b * LSTM_G * H;            \
-            const T *restrict cp = C + b * H;                                                      \
-            T *restrict yh = Y + b * H, *restrict yc = Y + B * H + b * H;                          \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                T i = SG_SIGM(T, PRE(ADDG, j)), f = SG_SIGM(T, PRE(ADDG, H + j));                  \
-                yc[j] = f * cp[j] + i * SG_TANH(T, PRE(ADDG, 2 * H + j));                          \
-            }                                                                                      \
-            sg__ln_stats_##S(yc, H, eps, &ctx->mean[b], &ctx->rstd[b]);                            \
-            const T mt = (T)ctx->mean[b], rt = (T)ctx->rstd[b];                                    \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                T cn = (yc[j] - mt) * rt * (W ? W[j] : (T)1) + (Bb ? Bb[j] : (T)0);                \
-                yc[j] = cn;                                                                        \
-                yh[j] = SG_SIGM(T, PRE(ADDG, 3 * H + j)) * SG_TANH(T, cn);                         \
-            }                                                                                      \
-        }                                                                                          \
+        for (int64_t b = 0; b < B; b++)                                                            \
+            row(X + b * LSTM_G * H, G + b * LSTM_G * H, C + b * H, W, Bb, Y + b * H, Y + B * H + b * H, H, eps, \
+                &ctx->mean[b], &ctx->rstd[b]);                                                     \
     } while (0)
 
-/* Per row: the gates again, the gradient of c' (from h' and from c' itself), the layer norm's
- * backward to the cell state before the norm, then the gates' gradients. */
+/* gradients of the gates (dg), of c (dc), then of weight and bias (the column pass over the
+ * rows' c~ and dc' kept in scr) */
 #define LNLSTM_BWD(T, S, ADDG)                                                                     \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(cc);                  \
         const T *W = wc ? sg__ptr(wc) : NULL, *Y = sg__ptr(n->out), *DY = sg__ptr(gout);           \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc), *SC = sg__ptr(scr);                               \
+        SG_ISA_FN(lnlstm_bwd_##S##_##ADDG) *row = SG_ISA_PICK(lnlstm_bwd_##S##_##ADDG);            \
         SG_OMP_FOR_IF(B > 1 && B * H * PW_COST >= SG_PAR_MIN)                                      \
         for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict x = X + b * LSTM_G * H, *restrict g = G + b * LSTM_G * H;            \
-            const T *restrict cp = C + b * H, *restrict yc = Y + B * H + b * H;                    \
-            const T *restrict dyh = DY + b * H, *restrict dyc = DY + B * H + b * H;                \
-            T *restrict d = DG + b * LSTM_G * H, *restrict dcp = DC + b * H;                       \
-            T *restrict cr = SC + (b * SCR_N + SCR_CR) * H, *restrict dcn = SC + (b * SCR_N + SCR_DCN) * H; \
-            T *restrict dcr = SC + (b * SCR_N + SCR_DCR) * H;                                      \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                T i = SG_SIGM(T, PRE(ADDG, j)), f = SG_SIGM(T, PRE(ADDG, H + j));                  \
-                T gg = SG_TANH(T, PRE(ADDG, 2 * H + j)), o = SG_SIGM(T, PRE(ADDG, 3 * H + j));     \
-                T tc = SG_TANH(T, yc[j]), dh = dyh[j];                                             \
-                cr[j] = f * cp[j] + i * gg;                                                        \
-                dcn[j] = dyc[j] + dh * o * (1 - tc * tc);                                          \
-                d[3 * H + j] = dh * tc * o * (1 - o);                                              \
-                d[j] = gg * i * (1 - i); /* times dcr below */                                     \
-                d[H + j] = cp[j] * f * (1 - f);                                                    \
-                d[2 * H + j] = i * (1 - gg * gg);                                                  \
-                dcp[j] = f;                                                                        \
-            }                                                                                      \
-            sg__ln_row_bw_##S(cr, dcn, W, ctx->mean[b], ctx->rstd[b], H, dcr);                     \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                T v = dcr[j];                                                                      \
-                d[j] *= v;                                                                         \
-                d[H + j] *= v;                                                                     \
-                d[2 * H + j] *= v;                                                                 \
-                dcp[j] *= v;                                                                       \
-            }                                                                                      \
+            T *sc = SC + b * SCR_N * H;                                                            \
+            row(X + b * LSTM_G * H, G + b * LSTM_G * H, C + b * H, W, Y + B * H + b * H, DY + b * H, \
+                DY + B * H + b * H, DG + b * LSTM_G * H, DC + b * H, sc + SCR_CR * H, sc + SCR_DCN * H, \
+                sc + SCR_DCR * H, H, ctx->mean[b], ctx->rstd[b]);                                  \
         }                                                                                          \
         if (dw || dbias)                                                                           \
-            sg__ln_param_grads_##S(B, H, SC + SCR_CR * H, SCR_N * H, ctx->mean, ctx->rstd,        \
-                                   SC + SCR_DCN * H, SCR_N * H, dw ? (T *)sg__ptr(dw) : NULL,     \
-                                   dbias ? (T *)sg__ptr(dbias) : NULL);                            \
+            ln_param_grads_##S(B, H, SC + SCR_CR * H, SCR_N * H, ctx->mean, ctx->rstd, SC + SCR_DCN * H, \
+                               SCR_N * H, dw ? (T *)sg__ptr(dw) : NULL, dbias ? (T *)sg__ptr(dbias) : NULL); \
     } while (0)
 
 /* KERNEL instantiated for the dtype and for one or two gate inputs (ADDG a literal, so the
@@ -193,14 +222,25 @@ sg_tensor *sg_lnlstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c, sg_te
         sg_set_error(SG_ERR_ARG, "%s: eps must be finite and >= 0 (got %g)", op, eps);
         return NULL;
     }
-    size_t rows = (size_t)(B > 0 ? B : 1);
-    lnc_ctx *ctx = malloc(sizeof *ctx + 2 * rows * sizeof(double));
-    if (!ctx) {
-        sg_set_error(SG_ERR_MEM, "%s: out of memory", op);
-        return NULL;
+    sg_tensor *in[5] = {[IN_XG] = xg, [IN_C] = c};
+    int n_in = 2, ihg = -1, iw = -1, ib = -1;
+    if (hg) in[ihg = n_in++] = hg;
+    if (weight) in[iw = n_in++] = weight;
+    if (bias) in[ib = n_in++] = bias;
+    /* nothing recorded and few rows (a streaming step): the statistics live on the stack, so the
+     * op allocates nothing beyond its output */
+    double stack_stats[2 * STACK_ROWS];
+    lnc_ctx on_stack = {stack_stats, stack_stats + STACK_ROWS}, *ctx = &on_stack;
+    bool stack = !sg__needs_grad(n_in, in) && B <= STACK_ROWS;
+    if (!stack) {
+        size_t rows = (size_t)(B > 0 ? B : 1);
+        if (!(ctx = malloc(sizeof *ctx + 2 * rows * sizeof(double)))) {
+            sg_set_error(SG_ERR_MEM, "%s: out of memory", op);
+            return NULL;
+        }
+        ctx->mean = (double *)(ctx + 1);
+        ctx->rstd = ctx->mean + rows;
     }
-    ctx->mean = (double *)(ctx + 1);
-    ctx->rstd = ctx->mean + rows;
     sg_tensor *xc = sg__contig(xg), *cc = sg__contig(c), *hc = hg ? sg__contig(hg) : NULL;
     sg_tensor *wc = weight ? sg__contig(weight) : NULL, *bc = bias ? sg__contig(bias) : NULL;
     sg_tensor *out = NULL;
@@ -210,11 +250,6 @@ sg_tensor *sg_lnlstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c, sg_te
     if (out && H > 0) DISPATCH(LNLSTM_FWD, xg->dtype, hc != NULL);
     sg_node *n = NULL;
     if (out) {
-        sg_tensor *in[5] = {[IN_XG] = xg, [IN_C] = c};
-        int n_in = 2, ihg = -1, iw = -1, ib = -1;
-        if (hg) in[ihg = n_in++] = hg;
-        if (weight) in[iw = n_in++] = weight;
-        if (bias) in[ib = n_in++] = bias;
         n = sg__record(out, op, lnlstm_bw, n_in, in, &err);
         if (n) {
             n->ctx = ctx;
@@ -233,7 +268,7 @@ sg_tensor *sg_lnlstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c, sg_te
     } else {
         sg_set_error(SG_ERR_MEM, "%s: out of memory", op);
     }
-    if (!n) free(ctx);
+    if (!n && !stack) free(ctx);
     sg_tensor *tmp[] = {xc, cc, hc, wc, bc};
     for (int i = 0; i < 5; i++)
         if (tmp[i]) sg__unref(tmp[i]);

@@ -8,11 +8,14 @@
 #include <stdlib.h>
 
 #include "../autograd/node.h"
+#include "../tensor/isa_impl.h"
 #include "norm_row.h"
 #include "ops.h"
 
 /* sg_node.iarg slots: whether weight / bias were given (inputs 1 and 2 when present, in order). */
 enum { LN_HAS_W = 0, LN_HAS_B = 1 };
+
+enum { LN_STACK_ROWS = 16 }; /* rows whose statistics a no-grad call keeps on the stack */
 
 /* Saved per-row statistics; one malloc block (struct, then mean[R], then rstd[R]). */
 typedef struct {
@@ -31,27 +34,43 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
     return c;
 }
 
-/* Forward of row i: the statistics (norm_row.h, in double), then y in T (vectorises). */
-#define LN_FWD_LOOP(T, S)                                                                          \
+/* Forward of one row: the statistics (norm_row.h: two passes in double, no cancellation), then y
+ * in T (vectorises). Backward of one row: dx (norm_row.h). One SG_ISA_KERNEL per dtype
+ * (tensor/isa_impl.h); the loops below run the rows in parallel. */
+#define LN_ROWS(T, S)                                                                              \
+    SG_ISA_KERNEL(ln_fwd_##T,                                                                      \
+                  (const T *restrict px, const T *restrict wb, const T *restrict bb, T *restrict py, \
+                   int64_t D, double eps, double *mean, double *rstd),                             \
+                  (px, wb, bb, py, D, eps, mean, rstd)) {                                          \
+        sg__ln_stats_##S(px, D, eps, mean, rstd);                                                  \
+        const T mt = (T)*mean, rt = (T)*rstd;                                                      \
+        if (wb && bb)                                                                              \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j] + bb[j];             \
+        else if (wb)                                                                               \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j];                     \
+        else if (bb)                                                                               \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt + bb[j];                     \
+        else                                                                                       \
+            for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt;                             \
+    }                                                                                              \
+    SG_ISA_KERNEL(ln_bw_##T,                                                                       \
+                  (const T *restrict px, const T *restrict pg, const T *restrict wb, double mean, \
+                   double rstd, int64_t D, T *restrict pd),                                        \
+                  (px, pg, wb, mean, rstd, D, pd)) {                                               \
+        sg__ln_row_bw_##S(px, pg, wb, mean, rstd, D, pd);                                          \
+    }                                                                                              \
+    SG_LN_PARAM_GRADS(T, S)
+LN_ROWS(float, f32)
+LN_ROWS(double, f64)
+
+#define LN_FWD_LOOP(T)                                                                             \
     do {                                                                                           \
         const T *xb = (const T *)sg__ptr(xc);                                                      \
         const T *wb = wc ? (const T *)sg__ptr(wc) : NULL, *bb = bc ? (const T *)sg__ptr(bc) : NULL; \
         T *yb = (T *)sg__ptr(out);                                                                 \
+        SG_ISA_FN(ln_fwd_##T) *row = SG_ISA_PICK(ln_fwd_##T);                                      \
         SG_OMP_FOR_IF(R > 1 && R * D >= SG_PAR_MIN)                                                \
-        for (int64_t i = 0; i < R; i++) {                                                          \
-            const T *restrict px = xb + i * D;                                                     \
-            T *restrict py = yb + i * D;                                                           \
-            sg__ln_stats_##S(px, D, eps, &c->mean[i], &c->rstd[i]);                                \
-            const T mt = (T)c->mean[i], rt = (T)c->rstd[i];                                        \
-            if (wb && bb)                                                                          \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j] + bb[j];         \
-            else if (wb)                                                                           \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j];                 \
-            else if (bb)                                                                           \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt + bb[j];                 \
-            else                                                                                   \
-                for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt;                         \
-        }                                                                                          \
+        for (int64_t i = 0; i < R; i++) row(xb + i * D, wb, bb, yb + i * D, D, eps, &c->mean[i], &c->rstd[i]); \
     } while (0)
 
 /* Backward: dx row by row (rows in parallel), then dweight / dbias by the column pass of
@@ -62,13 +81,13 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
         const T *wb = wc ? (const T *)sg__ptr(wc) : NULL;                                          \
         if (gx) {                                                                                  \
             T *dxb = (T *)sg__ptr(gx);                                                             \
+            SG_ISA_FN(ln_bw_##T) *row = SG_ISA_PICK(ln_bw_##T);                                    \
             SG_OMP_FOR_IF(R > 1 && R * D >= SG_PAR_MIN)                                            \
-            for (int64_t i = 0; i < R; i++)                                                        \
-                sg__ln_row_bw_##S(xb + i * D, gb + i * D, wb, c->mean[i], c->rstd[i], D, dxb + i * D); \
+            for (int64_t i = 0; i < R; i++) row(xb + i * D, gb + i * D, wb, c->mean[i], c->rstd[i], D, dxb + i * D); \
         }                                                                                          \
         if (gw || gbias)                                                                           \
-            sg__ln_param_grads_##S(R, D, xb, D, c->mean, c->rstd, gb, D,                           \
-                                   gw ? (T *)sg__ptr(gw) : NULL, gbias ? (T *)sg__ptr(gbias) : NULL); \
+            ln_param_grads_##S(R, D, xb, D, c->mean, c->rstd, gb, D, gw ? (T *)sg__ptr(gw) : NULL, \
+                               gbias ? (T *)sg__ptr(gbias) : NULL);                                \
     } while (0)
 
 static int layer_norm_bw(sg_node *n, const sg_tensor *gout) {
@@ -133,26 +152,32 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
     }
     int64_t D = x->shape[x->ndim - 1], R = D > 0 ? sg__numel(x) / D : 0;
     if (D == 0) R = 0;
-    ln_ctx *c = ln_ctx_new(R, D);
+    sg_tensor *in[3] = {x};
+    int n_in = 1;
+    if (weight) in[n_in++] = weight;
+    if (bias) in[n_in++] = bias;
+    /* nothing recorded and few rows (a streaming step): the statistics live on the stack, so the
+     * op allocates nothing beyond its output */
+    ln_ctx on_stack;
+    double stack_stats[2 * LN_STACK_ROWS];
+    bool stack = !sg__needs_grad(n_in, in) && R <= LN_STACK_ROWS;
+    if (stack) on_stack = (ln_ctx){R, D, stack_stats, stack_stats + LN_STACK_ROWS};
+    ln_ctx *c = stack ? &on_stack : ln_ctx_new(R, D);
     sg_tensor *xc = c ? sg__contig(x) : NULL;
     sg_tensor *wc = weight && xc ? sg__contig(weight) : NULL, *bc = bias && xc ? sg__contig(bias) : NULL;
     sg_tensor *out = xc && (!weight || wc) && (!bias || bc) ? sg__out(x->dtype, x->ndim, x->shape, false) : NULL;
     if (out && R > 0) {
-        if (x->dtype == SG_F32) LN_FWD_LOOP(float, f32);
-        else LN_FWD_LOOP(double, f64);
+        if (x->dtype == SG_F32) LN_FWD_LOOP(float);
+        else LN_FWD_LOOP(double);
     }
     if (xc) sg__unref(xc);
     if (wc) sg__unref(wc);
     if (bc) sg__unref(bc);
     if (!out) {
         if (!c || !xc) sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
-        free(c);
+        if (!stack) free(c);
         return NULL;
     }
-    sg_tensor *in[3] = {x};
-    int n_in = 1;
-    if (weight) in[n_in++] = weight;
-    if (bias) in[n_in++] = bias;
     int err;
     sg_node *n = sg__record(out, name, layer_norm_bw, n_in, in, &err);
     if (n) {
@@ -160,7 +185,7 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
         n->iarg[LN_HAS_W] = weight != NULL;
         n->iarg[LN_HAS_B] = bias != NULL;
         if (bias) n->reads &= ~sg__reads_bit(n_in - 1); /* backward reads x and weight, never bias */
-    } else {
+    } else if (!stack) {
         free(c);
     }
     return err ? NULL : out;

@@ -27,9 +27,10 @@ static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_
     return false;
 }
 
-/* per-dtype gate functions: float32 uses the vectorisable ones in fastmath.h */
+/* per-dtype gate functions and row-loop pragma (fastmath.h): float32 uses the vectorisable ones */
 #define SIGM(T, x) SG_SIGM(T, x)
 #define TANH(T, x) SG_TANH(T, x)
+#define SIMD(T) SG_SIMD(T)
 
 /* ---- LSTM: xg, hg (B,4H) gate pre-activations in order i,f,g,o; c (B,H) -> (2,B,H) = [h; c'] ---- */
 
@@ -41,49 +42,70 @@ static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_
     T gg = TANH(T, PRE(ADDG, 2 * H + j));                                                          \
     T o = SIGM(T, PRE(ADDG, 3 * H + j))
 
+/* One row b of each kernel is an SG_ISA_KERNEL (tensor/isa_impl.h: compiled per instruction set),
+ * stamped per dtype T and ADDG; the drivers below run the rows in parallel. */
+#define LSTM_FWD_ROW(T, ADDG)                                                                      \
+    SG_ISA_KERNEL(lstm_fwd_##T##_##ADDG,                                                           \
+                  (const T *restrict x, const T *restrict g, const T *restrict cp, T *restrict yh,  \
+                   T *restrict yc, int64_t H),                                                     \
+                  (x, g, cp, yh, yc, H)) {                                                         \
+        (void)g;                                                                                   \
+        SIMD(T)                                                                                    \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            LSTM_GATES(T, ADDG);                                                                   \
+            T cn = f * cp[j] + i * gg;                                                             \
+            yh[j] = o * TANH(T, cn);                                                               \
+            yc[j] = cn;                                                                            \
+        }                                                                                          \
+    }
+
+/* recomputes the gates from the inputs and tanh(c') from the output */
+#define LSTM_BWD_ROW(T, ADDG)                                                                      \
+    SG_ISA_KERNEL(lstm_bwd_##T##_##ADDG,                                                           \
+                  (const T *restrict x, const T *restrict g, const T *restrict cp,                 \
+                   const T *restrict yc, const T *restrict dyh, const T *restrict dyc,             \
+                   T *restrict d, T *restrict dcp, int64_t H),                                     \
+                  (x, g, cp, yc, dyh, dyc, d, dcp, H)) {                                           \
+        (void)g;                                                                                   \
+        SIMD(T)                                                                                    \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            LSTM_GATES(T, ADDG);                                                                   \
+            T tc = TANH(T, yc[j]);                                                                 \
+            T dh = dyh[j], dcn = dyc[j] + dh * o * (1 - tc * tc);                                  \
+            d[j] = dcn * gg * i * (1 - i);                                                         \
+            d[H + j] = dcn * cp[j] * f * (1 - f);                                                  \
+            d[2 * H + j] = dcn * i * (1 - gg * gg);                                                \
+            d[3 * H + j] = dh * tc * o * (1 - o);                                                  \
+            dcp[j] = dcn * f;                                                                      \
+        }                                                                                          \
+    }
+
+#define LSTM_ROWS(T, ADDG) LSTM_FWD_ROW(T, ADDG) LSTM_BWD_ROW(T, ADDG)
+LSTM_ROWS(float, 0)
+LSTM_ROWS(float, 1)
+LSTM_ROWS(double, 0)
+LSTM_ROWS(double, 1)
+
 #define LSTM_FWD(T, ADDG)                                                                          \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(st);                  \
         T *Y = sg__ptr(out);                                                                       \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
-            const T *restrict cp = C + b * H;                                                      \
-            T *restrict yh = Y + b * H, *restrict yc = Y + B * H + b * H;                          \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                LSTM_GATES(T, ADDG);                                                               \
-                T cn = f * cp[j] + i * gg;                                                         \
-                yh[j] = o * TANH(T, cn);                                                           \
-                yc[j] = cn;                                                                        \
-            }                                                                                      \
-        }                                                                                          \
+        SG_ISA_FN(lstm_fwd_##T##_##ADDG) *row = SG_ISA_PICK(lstm_fwd_##T##_##ADDG);                \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        for (int64_t b = 0; b < B; b++)                                                            \
+            row(X + b * 4 * H, G + b * 4 * H, C + b * H, Y + b * H, Y + B * H + b * H, H);         \
     } while (0)
 
-/* recomputes the gates from the inputs and tanh(c') from the output */
 #define LSTM_BWD(T, ADDG)                                                                          \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(n->saved[SAVED_STATE]); \
         const T *Y = sg__ptr(n->out), *DY = sg__ptr(gout);                                         \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc);                                                    \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict x = X + b * 4 * H, *restrict g = G + b * 4 * H;                      \
-            const T *restrict cp = C + b * H, *restrict yc = Y + B * H + b * H;                    \
-            const T *restrict dyh = DY + b * H, *restrict dyc = DY + B * H + b * H;                \
-            T *restrict d = DG + b * 4 * H, *restrict dcp = DC + b * H;                            \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                LSTM_GATES(T, ADDG);                                                               \
-                T tc = TANH(T, yc[j]);                                                             \
-                T dh = dyh[j], dcn = dyc[j] + dh * o * (1 - tc * tc);                              \
-                d[j] = dcn * gg * i * (1 - i);                                                     \
-                d[H + j] = dcn * cp[j] * f * (1 - f);                                              \
-                d[2 * H + j] = dcn * i * (1 - gg * gg);                                            \
-                d[3 * H + j] = dh * tc * o * (1 - o);                                              \
-                dcp[j] = dcn * f;                                                                  \
-            }                                                                                      \
-        }                                                                                          \
+        SG_ISA_FN(lstm_bwd_##T##_##ADDG) *row = SG_ISA_PICK(lstm_bwd_##T##_##ADDG);                \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        for (int64_t b = 0; b < B; b++)                                                            \
+            row(X + b * 4 * H, G + b * 4 * H, C + b * H, Y + B * H + b * H, DY + b * H,            \
+                DY + B * H + b * H, DG + b * 4 * H, DC + b * H, H);                                \
     } while (0)
 
 /* KERNEL instantiated for the dtype and for one or two gate inputs (ADDG a literal, so the
@@ -137,47 +159,58 @@ static void lstm_fwd(const sg_tensor *xc, const sg_tensor *hc, const sg_tensor *
     T hn = g[2 * H + j];                                                                           \
     T nn = TANH(T, (x[2 * H + j] + r * hn))
 
+#define GRU_ROWS(T)                                                                                \
+    SG_ISA_KERNEL(gru_fwd_##T,                                                                     \
+                  (const T *restrict x, const T *restrict g, const T *restrict hp, T *restrict y,   \
+                   int64_t H),                                                                     \
+                  (x, g, hp, y, H)) {                                                              \
+        SIMD(T)                                                                                    \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            GRU_GATES(T);                                                                          \
+            y[j] = nn + z * (hp[j] - nn);                                                          \
+        }                                                                                          \
+    }                                                                                              \
+    SG_ISA_KERNEL(gru_bwd_##T,                                                                     \
+                  (const T *restrict x, const T *restrict g, const T *restrict hp,                 \
+                   const T *restrict dy, T *restrict dxr, T *restrict dgr, T *restrict dh_,        \
+                   int64_t H),                                                                     \
+                  (x, g, hp, dy, dxr, dgr, dh_, H)) {                                              \
+        SIMD(T)                                                                                    \
+        for (int64_t j = 0; j < H; j++) {                                                          \
+            GRU_GATES(T);                                                                          \
+            T dan = dy[j] * (1 - z) * (1 - nn * nn);                                               \
+            T dar = dan * hn * r * (1 - r);                                                        \
+            T daz = dy[j] * (hp[j] - nn) * z * (1 - z);                                            \
+            dxr[j] = dar;                                                                          \
+            dxr[H + j] = daz;                                                                      \
+            dxr[2 * H + j] = dan;                                                                  \
+            dgr[j] = dar;                                                                          \
+            dgr[H + j] = daz;                                                                      \
+            dgr[2 * H + j] = dan * r;                                                              \
+            dh_[j] = dy[j] * z;                                                                    \
+        }                                                                                          \
+    }
+GRU_ROWS(float)
+GRU_ROWS(double)
+
 #define GRU_FWD(T)                                                                                 \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(st);                            \
         T *Y = sg__ptr(out);                                                                       \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
-            const T *restrict hp = Hp + b * H;                                                     \
-            T *restrict y = Y + b * H;                                                             \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                GRU_GATES(T);                                                                      \
-                y[j] = nn + z * (hp[j] - nn);                                                      \
-            }                                                                                      \
-        }                                                                                          \
+        SG_ISA_FN(gru_fwd_##T) *row = SG_ISA_PICK(gru_fwd_##T);                                    \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        for (int64_t b = 0; b < B; b++) row(X + b * 3 * H, G + b * 3 * H, Hp + b * H, Y + b * H, H); \
     } while (0)
 
 #define GRU_BWD(T)                                                                                 \
     do {                                                                                           \
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(n->saved[SAVED_STATE]), *DY = sg__ptr(gout); \
         T *DX = sg__ptr(dx), *DHG = sg__ptr(dhg), *DH = sg__ptr(dh);                               \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                                         \
-        for (int64_t b = 0; b < B; b++) {                                                          \
-            const T *restrict x = X + b * 3 * H, *restrict g = G + b * 3 * H;                      \
-            const T *restrict hp = Hp + b * H, *restrict dy = DY + b * H;                          \
-            T *restrict dxr = DX + b * 3 * H, *restrict dgr = DHG + b * 3 * H, *restrict dh_ = DH + b * H; \
-            SG_PRAGMA(omp simd)                                                                    \
-            for (int64_t j = 0; j < H; j++) {                                                      \
-                GRU_GATES(T);                                                                      \
-                T dan = dy[j] * (1 - z) * (1 - nn * nn);                                           \
-                T dar = dan * hn * r * (1 - r);                                                    \
-                T daz = dy[j] * (hp[j] - nn) * z * (1 - z);                                        \
-                dxr[j] = dar;                                                                      \
-                dxr[H + j] = daz;                                                                  \
-                dxr[2 * H + j] = dan;                                                              \
-                dgr[j] = dar;                                                                      \
-                dgr[H + j] = daz;                                                                  \
-                dgr[2 * H + j] = dan * r;                                                          \
-                dh_[j] = dy[j] * z;                                                                \
-            }                                                                                      \
-        }                                                                                          \
+        SG_ISA_FN(gru_bwd_##T) *row = SG_ISA_PICK(gru_bwd_##T);                                    \
+        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        for (int64_t b = 0; b < B; b++)                                                            \
+            row(X + b * 3 * H, G + b * 3 * H, Hp + b * H, DY + b * H, DX + b * 3 * H, DHG + b * 3 * H, \
+                DH + b * H, H);                                                                    \
     } while (0)
 
 static int gru_bw(sg_node *n, const sg_tensor *gout) {

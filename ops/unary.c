@@ -5,6 +5,7 @@
 #include <tgmath.h> /* type-generic exp/log/pow/...: expf on float elements, exp on double */
 
 #include "../autograd/node.h"
+#include "../tensor/isa_impl.h"
 #include "fastmath.h"
 #include "ops.h"
 
@@ -85,77 +86,97 @@ GELU_FNS(double, f64)
 #define GELU_TANH(x) _Generic((x), float: gelu_tanh_f32, double: gelu_tanh_f64)(x)
 #define GELU_TANH_D(x) _Generic((x), float: gelu_tanh_d_f32, double: gelu_tanh_d_f64)(x)
 
-/* out = EXPR over every element, binding A to p's element and B to q's (q may be p). out is
- * contiguous. Contiguous operands take one flat unit-stride loop (vectorisable; parallel above
- * SG_PAR_MIN); strided ones go row by row through sg_iter. Each element is written by exactly one
- * iteration, so results do not depend on the thread count. */
-#define MAP_LOOP(A, B, EXPR)                                                                       \
+/* One row: po[j*so] = EXPR, binding A to pp's element and B to pq's (pq may be pp), ET the element
+ * type. The unit-stride case takes a flat loop (vectorisable). */
+#define MAP_ROW(A, B, EXPR)                                                                        \
     do {                                                                                           \
-        if (contig) {                                                                              \
-            T *restrict o_ = ob;                                                                   \
-            const T *restrict p_ = pb, *restrict q_ = qb;                                          \
-            SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
+        if (so == 1 && sp == 1 && sq == 1) {                                                       \
+            ET *restrict o_ = po;                                                                  \
+            const ET *restrict p_ = pp, *restrict q_ = pq;                                         \
             for (int64_t j = 0; j < n; j++) {                                                      \
-                const T A = p_[j], B = q_[j];                                                      \
+                const ET A = p_[j], B = q_[j];                                                     \
                 (void)A;                                                                           \
                 (void)B;                                                                           \
                 o_[j] = (EXPR);                                                                    \
+            }                                                                                      \
+        } else {                                                                                   \
+            for (int64_t j = 0; j < n; j++) {                                                      \
+                const ET A = pp[j * sp], B = pq[j * sq];                                           \
+                (void)A;                                                                           \
+                (void)B;                                                                           \
+                po[j * so] = (EXPR);                                                               \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
+#define FWD_CASE(code, name, reads, F, B)                                                          \
+    case code: MAP_ROW(x, x_unused, F); break;
+#define BWD_CASE(code, name, reads, F, B)                                                          \
+    case code: MAP_ROW(g, v, B); break;
+
+/* The row kernel of one dtype, compiled per instruction set (tensor/isa_impl.h). Forward: out =
+ * F(p), q is p. Backward: out = B(p = gout, q = the value read). s0, s1 are the op's scalars. */
+#define UNARY_ROW(T)                                                                               \
+    SG_ISA_KERNEL(unary_row_##T,                                                                   \
+                  (bool backward, ucode code, T *po, const T *pp, const T *pq, int64_t n, int64_t so, \
+                   int64_t sp, int64_t sq, T s0, T s1),                                            \
+                  (backward, code, po, pp, pq, n, so, sp, sq, s0, s1)) {                           \
+        typedef T ET;                                                                              \
+        (void)s1;                                                                                  \
+        if (backward) {                                                                            \
+            switch (code) {                                                                        \
+                UNARY_OPS(BWD_CASE)                                                                \
+            default: SG_ASSERT(!"bad unary op code");                                             \
+            }                                                                                      \
+        } else {                                                                                   \
+            switch (code) {                                                                        \
+                UNARY_OPS(FWD_CASE)                                                                \
+            default: SG_ASSERT(!"bad unary op code");                                             \
+            }                                                                                      \
+        }                                                                                          \
+    }
+UNARY_ROW(float)
+UNARY_ROW(double)
+
+/* Contiguous operands go in chunks of UNARY_CHUNK elements, strided ones row by row through
+ * sg_iter; parallel above SG_PAR_MIN elements. Each element is written by exactly one call, so
+ * results do not depend on the thread count. */
+enum { UNARY_CHUNK = 4096 };
+#define UNARY_LOOP(T)                                                                              \
+    do {                                                                                           \
+        const T s0 = (T)s0d, s1 = (T)s1d;                                                          \
+        T *ob = (T *)sg__ptr(out);                                                                 \
+        const T *pb = (const T *)sg__ptr(p), *qb = (const T *)sg__ptr(q);                          \
+        SG_ISA_FN(unary_row_##T) *row = SG_ISA_PICK(unary_row_##T);                                \
+        if (contig) {                                                                              \
+            int64_t nchunk = (n + UNARY_CHUNK - 1) / UNARY_CHUNK;                                  \
+            SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
+            for (int64_t c = 0; c < nchunk; c++) {                                                 \
+                int64_t j0 = c * UNARY_CHUNK, len = n - j0 < UNARY_CHUNK ? n - j0 : UNARY_CHUNK;   \
+                row(backward, code, ob + j0, pb + j0, qb + j0, len, 1, 1, 1, s0, s1);              \
             }                                                                                      \
         } else {                                                                                   \
             SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
             for (int64_t r = 0; r < it.outer; r++) {                                               \
                 int64_t off[SG_ITER_MAXOPS];                                                       \
                 sg__iter_row(&it, r, off);                                                         \
-                T *po = ob + off[0];                                                               \
-                const T *pp = pb + off[1], *pq = qb + off[2];                                      \
-                int64_t so = it.inner_stride[0], sp = it.inner_stride[1], sq = it.inner_stride[2]; \
-                for (int64_t j = 0; j < it.inner; j++) {                                           \
-                    const T A = pp[j * sp], B = pq[j * sq];                                        \
-                    (void)A;                                                                       \
-                    (void)B;                                                                       \
-                    po[j * so] = (EXPR);                                                           \
-                }                                                                                  \
+                row(backward, code, ob + off[0], pb + off[1], qb + off[2], it.inner,               \
+                    it.inner_stride[0], it.inner_stride[1], it.inner_stride[2], s0, s1);           \
             }                                                                                      \
         }                                                                                          \
     } while (0)
 
-#define FWD_CASE(code, name, reads, F, B)                                                          \
-    case code: MAP_LOOP(x, x_unused, F); break;
-#define BWD_CASE(code, name, reads, F, B)                                                          \
-    case code: MAP_LOOP(g, v, B); break;
-
-/* Body of the typed kernel (T is a typedef in the enclosing function). Forward: out = F(p), q is
- * p. Backward: out = B(p = gout, q = the value read). */
-#define KERNEL_BODY                                                                                \
-    const T s0 = (T)s0d, s1 = (T)s1d;                                                             \
-    (void)s1;                                                                                      \
-    T *ob = (T *)sg__ptr(out);                                                                     \
-    const T *pb = (const T *)sg__ptr(p), *qb = (const T *)sg__ptr(q);                              \
-    if (backward) {                                                                                \
-        switch (code) {                                                                            \
-            UNARY_OPS(BWD_CASE)                                                                    \
-        default: SG_ASSERT(!"bad unary op code");                                                 \
-        }                                                                                          \
-    } else {                                                                                       \
-        switch (code) {                                                                            \
-            UNARY_OPS(FWD_CASE)                                                                    \
-        default: SG_ASSERT(!"bad unary op code");                                                 \
-        }                                                                                          \
-    }
-
 static void kernel_f32(bool backward, ucode code, sg_tensor *out, const sg_tensor *p,
                        const sg_tensor *q, double s0d, double s1d, bool contig, const sg_iter *itp,
                        int64_t n) {
-    typedef float T;
     const sg_iter it = *itp;
-    KERNEL_BODY
+    UNARY_LOOP(float);
 }
 static void kernel_f64(bool backward, ucode code, sg_tensor *out, const sg_tensor *p,
                        const sg_tensor *q, double s0d, double s1d, bool contig, const sg_iter *itp,
                        int64_t n) {
-    typedef double T;
     const sg_iter it = *itp;
-    KERNEL_BODY
+    UNARY_LOOP(double);
 }
 
 /* out (contiguous, fresh) = op(p[, q]) elementwise; p and q have out's shape and dtype. */

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "isa_impl.h"
 #include "kernels.h"
 
 bool sg__broadcast_shape(int an, const int64_t *as, int bn, const int64_t *bs, int *on, int64_t *os) {
@@ -119,21 +120,32 @@ void sg__convert(void *dst, sg_dtype ddt, const void *src, sg_dtype sdt, int64_t
     }
 }
 
-#define COPY_LOOP(TD, TS, OP)                                                                      \
+/* d[j*ds] OP s[j*ss] for one row (OP is = or +=, converting TS to TD), per instruction set; d and s
+ * may overlap, as before (no restrict) */
+#define COPY_ROW(name, TD, TS, OP)                                                                 \
+    SG_ISA_KERNEL(name, (TD *d, const TS *s, int64_t n, int64_t ds, int64_t ss), (d, s, n, ds, ss)) { \
+        if (ds == 1 && ss == 1)                                                                    \
+            for (int64_t j = 0; j < n; j++) d[j] OP(TD) s[j];                                      \
+        else                                                                                       \
+            for (int64_t j = 0; j < n; j++) d[j * ds] OP(TD) s[j * ss];                            \
+    }
+COPY_ROW(copy_f32_f32, float, float, =)
+COPY_ROW(copy_f64_f64, double, double, =)
+COPY_ROW(copy_f32_f64, float, double, =)
+COPY_ROW(copy_f64_f32, double, float, =)
+COPY_ROW(accum_f32, float, float, +=)
+COPY_ROW(accum_f64, double, double, +=)
+
+#define COPY_LOOP(TD, TS, ROW)                                                                     \
     do {                                                                                           \
         TD *db = (TD *)sg__ptr(dst);                                                               \
         const TS *sb = (const TS *)sg__ptr(src);                                                   \
+        SG_ISA_FN(ROW) *row = SG_ISA_PICK(ROW);                                                    \
         SG_OMP_FOR_IF(it.numel >= SG_PAR_MIN)                                                      \
         for (int64_t o = 0; o < it.outer; o++) {                                                   \
-            int64_t off[2] = {0, 0};                                                                        \
+            int64_t off[2] = {0, 0};                                                               \
             sg__iter_row(&it, o, off);                                                             \
-            TD *d = db + off[0];                                                                   \
-            const TS *s = sb + off[1];                                                             \
-            int64_t ds = it.inner_stride[0], ss = it.inner_stride[1];                              \
-            if (ds == 1 && ss == 1)                                                                \
-                for (int64_t j = 0; j < it.inner; j++) d[j] OP(TD) s[j];                           \
-            else                                                                                   \
-                for (int64_t j = 0; j < it.inner; j++) d[j * ds] OP(TD) s[j * ss];                 \
+            row(db + off[0], sb + off[1], it.inner, it.inner_stride[0], it.inner_stride[1]);       \
         }                                                                                          \
     } while (0)
 
@@ -141,10 +153,10 @@ void sg__kcopy(sg_tensor *dst, const sg_tensor *src) {
     sg_iter it;
     const sg_tensor *ops[2] = {dst, src};
     sg__iter_init(&it, 2, ops, dst->ndim, dst->shape);
-    if (dst->dtype == SG_F32 && src->dtype == SG_F32) COPY_LOOP(float, float, =);
-    else if (dst->dtype == SG_F64 && src->dtype == SG_F64) COPY_LOOP(double, double, =);
-    else if (dst->dtype == SG_F32) COPY_LOOP(float, double, =);
-    else COPY_LOOP(double, float, =);
+    if (dst->dtype == SG_F32 && src->dtype == SG_F32) COPY_LOOP(float, float, copy_f32_f32);
+    else if (dst->dtype == SG_F64 && src->dtype == SG_F64) COPY_LOOP(double, double, copy_f64_f64);
+    else if (dst->dtype == SG_F32) COPY_LOOP(float, double, copy_f32_f64);
+    else COPY_LOOP(double, float, copy_f64_f32);
 }
 
 void sg__kaccum(sg_tensor *dst, const sg_tensor *src) {
@@ -152,8 +164,8 @@ void sg__kaccum(sg_tensor *dst, const sg_tensor *src) {
     sg_iter it;
     const sg_tensor *ops[2] = {dst, src};
     sg__iter_init(&it, 2, ops, dst->ndim, dst->shape);
-    if (dst->dtype == SG_F32) COPY_LOOP(float, float, +=);
-    else COPY_LOOP(double, double, +=);
+    if (dst->dtype == SG_F32) COPY_LOOP(float, float, accum_f32);
+    else COPY_LOOP(double, double, accum_f64);
 }
 
 sg_tensor *sg__contig(const sg_tensor *src) {
@@ -195,22 +207,31 @@ sg_tensor *sg__contig(const sg_tensor *src) {
 /* Fast path: src contiguous and every reduced dim before every kept one (the bias-gradient case,
  * (rows, cols) -> (cols)). Columns are independent; each sums its rows in order, the same order as
  * the general loop, so both paths give identical bits. */
+#define SUMROWS_BLOCK(T)                                                                           \
+    SG_ISA_KERNEL(sumrows_##T, (T *restrict ob, const T *restrict sb, int64_t rows, int64_t cols, int64_t nj), \
+                  (ob, sb, rows, cols, nj)) {                                                      \
+        double acc[SG_SUMROWS_BLOCK];                                                              \
+        for (int64_t j = 0; j < nj; j++) acc[j] = 0;                                               \
+        for (int64_t r = 0; r < rows; r++) {                                                       \
+            const T *restrict row = sb + r * cols;                                                 \
+            for (int64_t j = 0; j < nj; j++) acc[j] += (double)row[j];                             \
+        }                                                                                          \
+        for (int64_t j = 0; j < nj; j++) ob[j] = (T)acc[j];                                        \
+    }
+SUMROWS_BLOCK(float)
+SUMROWS_BLOCK(double)
+
 #define SUMROWS_LOOP(T)                                                                            \
     do {                                                                                           \
         const T *sb = (const T *)sg__ptr(src);                                                     \
         T *ob = (T *)sg__ptr(out);                                                                 \
         int64_t nblk = (cols + SG_SUMROWS_BLOCK - 1) / SG_SUMROWS_BLOCK;                           \
+        SG_ISA_FN(sumrows_##T) *blkfn = SG_ISA_PICK(sumrows_##T);                                  \
         SG_OMP_FOR_IF(rows * cols >= SG_PAR_MIN && nblk > 1)                                       \
         for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
-            double acc[SG_SUMROWS_BLOCK];                                                          \
             int64_t j0 = blk * SG_SUMROWS_BLOCK;                                                   \
             int64_t nj = cols - j0 < SG_SUMROWS_BLOCK ? cols - j0 : SG_SUMROWS_BLOCK;              \
-            for (int64_t j = 0; j < nj; j++) acc[j] = 0;                                           \
-            for (int64_t r = 0; r < rows; r++) {                                                   \
-                const T *row = sb + r * cols + j0;                                                 \
-                for (int64_t j = 0; j < nj; j++) acc[j] += (double)row[j];                         \
-            }                                                                                      \
-            for (int64_t j = 0; j < nj; j++) ob[j0 + j] = (T)acc[j];                               \
+            blkfn(ob + j0, sb + j0, rows, cols, nj);                                               \
         }                                                                                          \
     } while (0)
 

@@ -173,6 +173,31 @@ int sg_set_num_threads(int n);
  *  before any sg_set_num_threads. */
 int sg_get_num_threads(void);
 
+/* ---- instruction set of seqgrad's own element kernels ---- */
+/** Instruction-set levels of seqgrad's own element kernels (the fused gate ops, layer norm,
+ *  element-wise ops, copies, optimizer updates). oneDNN and OpenBLAS choose theirs themselves. */
+typedef enum {
+    SG_ISA_BASELINE = 0, /**< what the library was compiled for (x86-64 baseline in the portable build) */
+    SG_ISA_AVX2 = 1,     /**< AVX2 + FMA (x86-64-v3 class CPUs) */
+    SG_ISA_AVX512 = 2,   /**< AVX-512 F/CD/BW/DQ/VL (x86-64-v4 class CPUs) */
+    SG_ISA_COUNT = 3     /**< number of levels */
+} sg_isa;
+/** Makes seqgrad's element kernels use level isa from now on, process-wide. Each level gives
+ *  bitwise the same results (only speed differs); SG_ISA_BASELINE is for comparing and timing.
+ *  Returns SG_OK; SG_ERR_ARG for a value outside sg_isa; SG_ERR_UNSUPPORTED (nothing changes) when
+ *  this CPU lacks the level or the build has no run-time dispatch (non-x86, or
+ *  -DSEQGRAD_NATIVE=ON: then only SG_ISA_BASELINE, the build's own flags, exists). Without a call
+ *  the level is the best the CPU has, or the environment variable SEQGRAD_ISA
+ *  (baseline|avx2|avx512) read once at load. */
+int sg_set_isa(sg_isa isa);
+/** The level seqgrad's element kernels use now. */
+sg_isa sg_get_isa(void);
+/** True when sg_set_isa(isa) would succeed: the CPU has the level and the build dispatches to it. */
+bool sg_isa_supported(sg_isa isa);
+/** The name of a level: "baseline", "avx2", "avx512" (the SEQGRAD_ISA spellings), "?" outside sg_isa.
+ *  Static, never NULL. */
+const char *sg_isa_name(sg_isa isa);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,7 +1,10 @@
-/* sg_library_version(): the version and build of the loaded library, and the check that the OpenBLAS
+/* sg_library_version(): the version and build of the loaded library, the check that the OpenBLAS
  * loaded at run time is the OpenMP build seqgrad was linked against (one thread team, see
- * tensor/threads.c). Not a feature registry: just what a user needs to report a bug. */
+ * tensor/threads.c), and the instruction set of the element kernels (tensor/isa.c). Not a feature
+ * registry: just what a user needs to report a bug. */
 #include "../version.h"
+
+#include "isa_impl.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -14,7 +17,7 @@ enum { BLAS_PARALLEL_OPENMP = 2 };
 
 static sg_version_info info = {
     .major = SEQGRAD_VERSION_MAJOR, .minor = SEQGRAD_VERSION_MINOR, .patch = SEQGRAD_VERSION_PATCH,
-    .string = SEQGRAD_VERSION_STRING, .onednn = SEQGRAD_HAVE_DNNL != 0,
+    .string = SEQGRAD_VERSION_STRING, .onednn = SEQGRAD_HAVE_DNNL != 0, .isa_dispatch = SG_ISA_DISPATCH != 0,
 };
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
@@ -22,6 +25,7 @@ static void probe(void) {
     int par = openblas_get_parallel();
     info.blas_openmp = par == BLAS_PARALLEL_OPENMP;
     info.blas = openblas_get_config();
+    info.isa = sg__isa_start_name(); /* reads SEQGRAD_ISA: a bad value is reported at load */
     const char *quiet = getenv("SEQGRAD_NO_BLAS_WARNING");
     if (!info.blas_openmp && !(quiet && *quiet && *quiet != '0'))
         fprintf(stderr,
