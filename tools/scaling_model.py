@@ -10,9 +10,11 @@ Strong scaling (global batch fixed): per-rank compute T_c(N) = T_c(1) / N.
 The measured inputs come from bench_dist's --json output (1 process x 1 thread step time, the
 parameter counts, the 2-process loopback run and the reduction alone):
   flock /tmp/seqgrad-bench.lock build/bench_dist --seeds 3 --json build/bench_dist.json
-  python3 tools/scaling_model.py --json build/bench_dist.json --update docs/scaling.md
+  cp build/bench_dist.json docs/bench_dist.json    # the doc's data, committed beside it
+  python3 tools/scaling_model.py --json docs/bench_dist.json --update docs/scaling.md
 --update rewrites the part of the file between the BEGIN/END markers below (the tables and the
-loopback check); without it the markdown goes to stdout. Without --json the step times come from
+loopback check); --check FILE exits 1 when that part is not what the JSON gives (the CTest
+dist_scaling_doc, on the committed docs/bench_dist.json); otherwise the markdown goes to stdout. Without --json the step times come from
 --mnist-step/--imdb-step (seconds) and there is no loopback section. No dependencies.
 """
 import argparse
@@ -117,18 +119,19 @@ def loopback(out, b):
     row("test accuracy 1x1 vs 2x1 (mean +- sd over seeds, %)", lambda e, n: f"{acc(e, '1x1')} vs {acc(e, '2x1')}")
     row("accuracy 2x1 - 1x1 (points)", lambda e, n: f"{e['acc_diff_2x1_1x1']:+.2f}")
 
-    def bound(e, n):
-        # the best 2x1 can do on this machine: each rank's measured compute (its phases without
-        # the wait), the slower rank, plus the reduction alone
-        s1 = e["configs"]["1x1"]["step_ms"][0]["wall"]["total"]
-        ranks = e["configs"]["2x1"]["step_ms"]
-        comp = max(r["wall"]["total"] - r["wall"]["wait"] for r in ranks)
-        red = ar.get(n, {}).get("min_ms", 0)
-        half = e["configs"]["1x1"]["step_ms"][0]["wall"]["total"] / 2
-        return (f"{s1:.2f} ms / ({comp:.2f} + {red:.2f}) = {s1 / (comp + red):.2f}; "
-                f"perfect halving {s1 / (half + red):.2f}")
+    def bound(clock):
+        # the best 2x1 can do given what each rank computed: the 1x1 step over the slower rank's
+        # phases without the wait, plus the reduction alone; and with the 1x1 step exactly halved
+        def f(e, n):
+            s1 = e["configs"]["1x1"]["step_ms"][0][clock]["total"]
+            comp = max(r[clock]["total"] - r[clock]["wait"] for r in e["configs"]["2x1"]["step_ms"])
+            red = ar.get(n, {}).get("min_ms", 0)
+            return (f"{s1:.2f} / ({comp:.2f} + {red:.2f}) = {s1 / (comp + red):.2f}; "
+                    f"halved exactly: {s1 / (s1 / 2 + red):.2f}")
+        return f
     if all(ex[n]["configs"]["1x1"].get("step_ms") and ex[n]["configs"]["2x1"].get("step_ms") for n in names):
-        row("2x1/1x1 bound: 1x1 step / (slower rank's compute + reduction alone)", bound)
+        row("2x1/1x1 bound, wall ms: 1x1 step / (slower rank's compute + reduction alone)", bound("wall"))
+        row("the same from CPU time (what the ranks computed, whatever the load)", bound("cpu"))
     out.append("")
     out.append("Where each process's time per training step goes (ms, wall / cpu, mean over seeds; "
                "the examples' `SEQGRAD_EX_PROFILE` breakdown; *wait* is the allreduce not hidden "
@@ -148,6 +151,7 @@ def main():
     ap.add_argument("--latency-us", type=float, default=25.0, help="per message (TCP ~25, RDMA ~2)")
     ap.add_argument("--json", help="bench_dist --json output: the measured step times, sizes and loopback run")
     ap.add_argument("--update", help="markdown file whose BEGIN/END block to replace (else stdout)")
+    ap.add_argument("--check", help="markdown file whose BEGIN/END block must equal the output")
     ap.add_argument("--mnist-step", type=float, default=0.006, help="1x1 seconds per step (batch 64) without --json")
     ap.add_argument("--char-step", type=float, default=0.020, help="1x1 seconds per step (batch 32, estimated)")
     ap.add_argument("--imdb-step", type=float, default=0.270, help="1x1 seconds per step (batch 64) without --json")
@@ -186,18 +190,24 @@ def main():
     if b:
         loopback(out, b)
     text = "\n".join(out).rstrip() + "\n"
-    if not a.update:
+    path = a.update or a.check
+    if not path:
         sys.stdout.write(text)
         return
-    with open(a.update) as f:
+    with open(path) as f:
         doc = f.read()
     pat = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
     if not pat.search(doc):
-        sys.exit(f"scaling_model.py: no {BEGIN} ... {END} block in {a.update}")
-    doc = pat.sub(lambda _: BEGIN + "\n\n" + text + "\n" + END, doc)
-    with open(a.update, "w") as f:
-        f.write(doc)
-    print(f"updated {a.update}")
+        sys.exit(f"scaling_model.py: no {BEGIN} ... {END} block in {path}")
+    new = pat.sub(lambda _: BEGIN + "\n\n" + text + "\n" + END, doc)
+    if a.check:
+        if new != doc:
+            sys.exit(f"scaling_model.py: {path} is not what {a.json} gives: rerun with --update {path}")
+        print(f"{path}: in sync with {a.json}")
+        return
+    with open(path, "w") as f:
+        f.write(new)
+    print(f"updated {path}")
 
 
 if __name__ == "__main__":
