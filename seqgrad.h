@@ -20,6 +20,7 @@ extern "C" {
 #include "nn/cell.h"
 #include "nn/cells.h"
 #include "nn/rnn.h"
+#include "nn/stream.h"
 #include "nn/summary.h"
 #include "ops/rnn_fused.h"
 #include "optim/optim.h"

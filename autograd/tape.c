@@ -85,6 +85,7 @@ static bool tape_push(sg_tensor *t) {
 
 sg_tensor *sg__out_adopt(sg_tensor *t) {
     if (!t) return NULL;
+    if (t->flags & SG_FLAG_ARENA) return t; /* an arena's slot: registered once, never on a tape */
     if (!tape_push(t)) {
         sg__unref(t);
         sg_set_error(SG_ERR_MEM, "out of memory (tape)");

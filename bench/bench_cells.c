@@ -6,11 +6,14 @@
  *              clockwork), a bidirectional MGU, and PyTorch (tools/torch_cells.py: nn.LSTM, the
  *              LayerNorm-LSTM eager and TorchScript, MGU eager and TorchScript), at 1 and 2 threads:
  *              medians of --repeats x --steps steps (implementations interleaved per repeat), ratios.
+ *   --stream   the streaming inference step (nn/stream.h), LSTM D=128 H=256 batch 1, 1 thread, us/step,
+ *              side by side with PyTorch eager under no_grad (bench/cells_stream.h).
  *   --tscale   cost of one training step of a 1-layer LSTM (D=64, H=128, B=16) as T grows: wall and
  *              CPU time per time step, page faults, and peak memory per (T x B x H) element.
  * Not a test suite: its only check is that every seqgrad implementation runs (exit status 1).
  * Usage: bench_cells [--threads 1,2] [--steps 15] [--repeats 4] [--warmup 3] [--json FILE] [--smoke]
  *                    [--no-torch] [--python PATH]
+ *        bench_cells --stream [--json FILE] [--smoke] [--no-torch]
  *        bench_cells --tscale [--tlist 100,1000,10000,30000] [--steps 3] [--warmup 1] [--json FILE] */
 #include <errno.h>
 #include <getopt.h>
@@ -39,7 +42,7 @@ enum {
 static const int64_t TS_DEFAULT_TLIST[] = {100, 1000, 10000, 30000};
 
 typedef struct {
-    bool tscale, smoke, torch;
+    bool tscale, stream, smoke, torch;
     int64_t tlist[MAX_LIST];
     int ntl;
     int threads[MAX_LIST], nthreads;
@@ -322,6 +325,8 @@ static int cells_main(const opts *o) {
     return fails ? 1 : 0;
 }
 
+#include "cells_stream.h" /* --stream */
+
 /* ---- T-scaling ---- */
 typedef struct {
     int64_t T;
@@ -481,6 +486,7 @@ static void usage(FILE *f) {
                "  --python PATH       interpreter with torch (default %s)\n"
                "  --smoke             T=%d, B=%d, 1 warm-up + 1 step, no PyTorch: a quick check that all run\n"
                "  --tscale            T-scaling of a 1-layer LSTM training step\n"
+               "  --stream            streaming inference step (nn/stream.h), batch 1, 1 thread, vs PyTorch\n"
                "  --tlist LIST        sequence lengths for --tscale (default 100,1000,10000,30000)\n"
                "  --steps N           timed steps, median reported\n"
                "  --warmup N          untimed warm-up steps\n"
@@ -509,14 +515,15 @@ static int parse_list(const char *s, int64_t *v, int *n) {
 
 static int parse_args(int argc, char **argv, opts *o) {
     enum { O_TSCALE = 256, O_TLIST, O_STEPS, O_WARMUP, O_JSON, O_SEED, O_THREADS, O_REPEATS, O_NO_TORCH, O_PYTHON,
-           O_SMOKE };
+           O_SMOKE, O_STREAM };
     static const struct option lo[] = {
         {"tscale", no_argument, 0, O_TSCALE},    {"tlist", required_argument, 0, O_TLIST},
         {"steps", required_argument, 0, O_STEPS}, {"warmup", required_argument, 0, O_WARMUP},
         {"json", required_argument, 0, O_JSON},   {"seed", required_argument, 0, O_SEED},
         {"threads", required_argument, 0, O_THREADS}, {"repeats", required_argument, 0, O_REPEATS},
         {"no-torch", no_argument, 0, O_NO_TORCH}, {"python", required_argument, 0, O_PYTHON},
-        {"smoke", no_argument, 0, O_SMOKE},       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"smoke", no_argument, 0, O_SMOKE},       {"stream", no_argument, 0, O_STREAM},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0}};
     *o = (opts){.steps = -1, .warmup = -1, .repeats = CW_DEFAULT_REPEATS, .seed = 1, .torch = true,
                 .python = DEFAULT_PYTHON, .nthreads = 2, .threads = {1, 2}};
     o->ntl = (int)(sizeof TS_DEFAULT_TLIST / sizeof TS_DEFAULT_TLIST[0]);
@@ -542,6 +549,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         case O_NO_TORCH: o->torch = false; break;
         case O_PYTHON: o->python = optarg; break;
         case O_SMOKE: o->smoke = true; break;
+        case O_STREAM: o->stream = true; break;
         case 'h': usage(stdout); exit(0);
         default: usage(stderr); return -1;
         }
@@ -557,6 +565,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (o->tscale) {
         if (o->steps < 0) o->steps = TS_DEFAULT_STEPS;
         if (o->warmup < 0) o->warmup = TS_DEFAULT_WARMUP;
+    } else if (o->stream) {
+        if (o->smoke) o->torch = false;
     } else if (o->smoke) {
         if (o->steps < 0) o->steps = 1;
         if (o->warmup < 0) o->warmup = 1;
@@ -577,5 +587,5 @@ int main(int argc, char **argv) {
     opts o;
     if (parse_args(argc, argv, &o)) return 2;
     setvbuf(stdout, NULL, _IOLBF, 0);
-    return o.tscale ? ts_main(&o) : cells_main(&o);
+    return o.tscale ? ts_main(&o) : o.stream ? stream_main(&o) : cells_main(&o);
 }

@@ -14,6 +14,8 @@ foreach(_h IN LISTS SEQGRAD_PUBLIC_HEADERS)
   endif()
   string(APPEND SEQGRAD_DOCS_INPUT " \\\n    ${PROJECT_SOURCE_DIR}/${_h}")
 endforeach()
+# libseqgrad_dist's header (installed beside the others, not included by seqgrad.h)
+string(APPEND SEQGRAD_DOCS_INPUT " \\\n    ${PROJECT_SOURCE_DIR}/dist/dist.h")
 string(APPEND SEQGRAD_DOCS_INPUT " \\\n    ${PROJECT_SOURCE_DIR}/docs/mainpage.md")
 configure_file(${PROJECT_SOURCE_DIR}/docs/Doxyfile.in ${SEQGRAD_DOCS_OUT}/Doxyfile @ONLY)
 set(_sg_docs_cmd ${CMAKE_COMMAND} -DDOXYGEN=${SEQGRAD_DOXYGEN} -DOUT=${SEQGRAD_DOCS_OUT}

@@ -54,4 +54,7 @@ if(SEQGRAD_HAVE_DNNL)
   string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libdnnl-dev")
 endif()
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "pkg-config, cmake")
+if(NOT SEQGRAD_WITH_MPI STREQUAL "OFF") # libseqgrad_dist, seqgrad::dist: Open MPI when it was found
+  string(APPEND CPACK_DEBIAN_PACKAGE_SUGGESTS ", libopenmpi-dev")
+endif()
 include(CPack)

@@ -1,4 +1,5 @@
-/* dist/ code that needs no MPI: the bucket plan and the model hashes. */
+/* dist/ code that needs no MPI: the bucket plan, the model hashes, and sg_dist_grads' allocation,
+ * accessors and counters (the same in both builds). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,4 +80,69 @@ int sg__bucket_plan_make(sg__bucket_plan *p, const sg_model *m, size_t bucket_by
         end = start;
     }
     return SG_OK;
+}
+
+void *sg__grads_alloc(sg_dist *d, sg_model *m, size_t bucket_bytes, size_t size) {
+    if (!d) {
+        sg_set_error(SG_ERR_NULL, "sg_dist_grads_new: argument 'd' is NULL");
+        return NULL;
+    }
+    sg__grads_head *h = calloc(1, size);
+    if (!h) {
+        sg_set_error(SG_ERR_MEM, "sg_dist_grads_new: out of memory");
+        return NULL;
+    }
+    if (sg__bucket_plan_make(&h->plan, m, bucket_bytes)) {
+        free(h);
+        return NULL;
+    }
+    h->d = d;
+    h->m = m;
+    return h;
+}
+
+void sg__grads_free_head(sg__grads_head *h) {
+    if (!h) return;
+    sg__bucket_plan_free(&h->plan);
+    free(h);
+}
+
+int sg__grads_begin_head(sg__grads_head *h, double weight) {
+    if (!h) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_begin: argument 'g' is NULL");
+    if (h->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_begin: the previous step was not ended");
+    if (!(weight == weight)) return sg_set_error(SG_ERR_ARG, "sg_dist_grads_begin: weight is NaN");
+    h->active = true;
+    h->weight = weight;
+    return SG_OK;
+}
+
+int sg__grads_end_head(sg__grads_head *h) {
+    if (!h) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_end: argument 'g' is NULL");
+    if (!h->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_end: no step was begun");
+    h->active = false;
+    return SG_OK;
+}
+
+int sg_dist_grads_buckets(const sg_dist_grads *g) { return g ? ((const sg__grads_head *)g)->plan.nb : 0; }
+
+int sg_dist_grads_bucket_range(const sg_dist_grads *g, int b, int64_t *lo, int64_t *hi) {
+    if (!g || !lo || !hi) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_bucket_range: NULL argument");
+    const sg__bucket_plan *p = &((const sg__grads_head *)g)->plan;
+    if (b < 0 || b >= p->nb) return sg_set_error(SG_ERR_ARG, "sg_dist_grads_bucket_range: bucket %d not in [0, %d)", b, p->nb);
+    *lo = p->lo[b];
+    *hi = p->hi[b];
+    return SG_OK;
+}
+
+int sg_dist_grads_allreduce(sg_dist_grads *g, double weight) {
+    int rc = sg_dist_grads_begin(g, weight);
+    return rc ? rc : sg_dist_grads_end(g);
+}
+
+void sg_dist_grads_stats(const sg_dist_grads *g, sg_dist_stats *out) {
+    if (out) *out = g ? ((const sg__grads_head *)g)->st : (sg_dist_stats){0};
+}
+
+void sg_dist_grads_reset_stats(sg_dist_grads *g) {
+    if (g) ((sg__grads_head *)g)->st = (sg_dist_stats){0};
 }

@@ -1,15 +1,19 @@
-/* seqgrad data-parallel training over MPI (Open MPI): a communicator, model checks and broadcast,
+/** @file
+ * seqgrad data-parallel training over MPI (Open MPI): a communicator, model checks and broadcast,
  * and gradient averaging in buckets that overlaps the backward. Every rank ends a step with
  * bitwise-identical gradients by construction: each element is summed exactly once, by the rank
  * that owns its shard, in rank order 0..N-1, and the result is sent to every rank (a
  * reduce-scatter then an allgather, both point-to-point).
  * Not a transport of its own, not model parallelism, no fault tolerance beyond ending the job
  * cleanly. Built without MPI, the same API gives a one-process world (rank 0 of 1) in which every
- * call is a no-op, so programs need no #ifdef; sg_dist_available() tells the two apart.
+ * call is a no-op, so programs need no \#ifdef; sg_dist_available() tells the two apart.
  *
  * Threads: every call is made from one thread, the one that runs sg_backward (MPI is initialised
  * at MPI_THREAD_FUNNELED). Ownership: sg_dist and sg_dist_grads objects are owned by the caller
- * and freed with their own free call; models and optimizers are borrowed. */
+ * and freed with their own free call; models and optimizers are borrowed.
+ *
+ * Library libseqgrad_dist (CMake: find_package(seqgrad COMPONENTS dist), target seqgrad::dist or
+ * seqgrad::dist_static; pkg-config: seqgrad-dist); include <seqgrad/dist/dist.h>. */
 #ifndef SG_DIST_H
 #define SG_DIST_H
 
@@ -22,6 +26,9 @@ extern "C" {
 
 /** A group of processes training one model (an MPI communicator). */
 typedef struct sg_dist sg_dist;
+
+/** sg_dist_abort's attributes: never returns, printf-style format (checked by GCC and Clang). */
+#define SG_DIST_ABORT_ATTRS __attribute__((noreturn, format(printf, 3, 4)))
 
 /** True when seqgrad was built with MPI (SEQGRAD_WITH_MPI); false in the one-process fallback. */
 bool sg_dist_available(void);
@@ -38,14 +45,15 @@ int sg_dist_init(int *argc, char ***argv, sg_dist **out);
 int sg_dist_adopt(const void *mpi_comm, sg_dist **out);
 /** Frees the group; calls MPI_Finalize when sg_dist_init initialised MPI. NULL is a no-op. */
 void sg_dist_finalize(sg_dist *d);
-/** This process's rank in [0, size), and the number of processes (1 for NULL d). */
+/** This process's rank in [0, size) (0 for NULL d). */
 int sg_dist_rank(const sg_dist *d);
+/** The number of processes in the group (1 for NULL d). */
 int sg_dist_size(const sg_dist *d);
 /** Waits for every rank. Returns 0 or SG_ERR_STATE naming the MPI failure. */
 int sg_dist_barrier(sg_dist *d);
 /** Ends the whole job: prints "rank R: <message>" on stderr and calls MPI_Abort(code) (exit(code)
  * without MPI). For a program's fatal path; the library itself never calls it. Never returns. */
-void sg_dist_abort(sg_dist *d, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+void sg_dist_abort(sg_dist *d, int code, const char *fmt, ...) SG_DIST_ABORT_ATTRS;
 
 /** Sums n doubles across ranks in place, in rank order (so every rank gets the same bits): for
  * losses, example counts and metrics. Returns 0 or a negative status. */
@@ -84,8 +92,11 @@ typedef struct sg_dist_grads sg_dist_grads;
 sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes);
 /** Frees it (waits for nothing: call after sg_dist_grads_end). NULL is a no-op. */
 void sg_dist_grads_free(sg_dist_grads *g);
-/** Number of buckets, and bucket b's element range [*lo, *hi) in the flat block. */
+/** Number of buckets (0 for NULL g). */
 int sg_dist_grads_buckets(const sg_dist_grads *g);
+/** Bucket b's element range [*lo, *hi) in the flat gradient block (buckets are numbered in the
+ * order the backward completes them: bucket 0 holds the last parameters). Returns 0, SG_ERR_NULL
+ * or SG_ERR_ARG (b out of range). */
 int sg_dist_grads_bucket_range(const sg_dist_grads *g, int b, int64_t *lo, int64_t *hi);
 
 /** Starts a step before sg_backward: installs a grad-ready hook (autograd/autograd.h) on the
@@ -106,15 +117,16 @@ int sg_dist_grads_allreduce(sg_dist_grads *g, double weight);
  * The fraction of the allreduce hidden behind the backward is 1 - t_exposed / t_comm. Both include
  * waiting for a slower rank: on a loaded machine that, not the transport, can dominate. */
 typedef struct {
-    int64_t steps;         /* begin/end pairs */
-    int64_t bytes_sent;    /* bytes this rank sent (both phases) */
-    double t_comm;         /* per step: from the first bucket's start to the last bucket's completion */
-    double t_exposed;      /* time spent in sg_dist_grads_end: communication not hidden */
-    double t_in_backward;  /* time spent in the hook during the backward (posting, summing) */
-    int64_t buckets_early; /* buckets started during the backward (the rest start in end) */
+    int64_t steps;         /**< begin/end pairs */
+    int64_t bytes_sent;    /**< bytes this rank sent (both phases) */
+    double t_comm;         /**< per step: from the first bucket's start to the last bucket's completion */
+    double t_exposed;      /**< time spent in sg_dist_grads_end: communication not hidden */
+    double t_in_backward;  /**< time spent in the hook during the backward (posting, summing) */
+    int64_t buckets_early; /**< buckets started during the backward (the rest start in end) */
 } sg_dist_stats;
-/** Copies the counters into *out (zeros for NULL g). */
+/** Copies the counters into *out (zeros for NULL g; NULL out is a no-op). */
 void sg_dist_grads_stats(const sg_dist_grads *g, sg_dist_stats *out);
+/** Sets the counters to zero (NULL g is a no-op). */
 void sg_dist_grads_reset_stats(sg_dist_grads *g);
 
 #ifdef __cplusplus

@@ -1,4 +1,5 @@
-/* Internal to dist/: the bucket plan and hashes both builds (MPI and one-process) share. */
+/* Internal to dist/: what both builds (MPI and one-process) share: the bucket plan, the hashes,
+ * and the head of sg_dist_grads with its allocator and accessors (common.c). */
 #ifndef SG_DIST_IMPL_H
 #define SG_DIST_IMPL_H
 
@@ -15,6 +16,30 @@ typedef struct {
 /* Plans buckets of about bucket_bytes (0: the default). Returns 0 or a negative status. */
 int sg__bucket_plan_make(sg__bucket_plan *p, const sg_model *m, size_t bucket_bytes);
 void sg__bucket_plan_free(sg__bucket_plan *p);
+
+/* The first member of both builds' struct sg_dist_grads, so that common.c can allocate it and
+ * answer the accessors for either (a pointer to a struct is a pointer to its first member). */
+typedef struct {
+    sg_dist *d;
+    sg_model *m;          /* borrowed */
+    sg__bucket_plan plan;
+    bool active;          /* between begin and end */
+    double weight;        /* this step's weight */
+    sg_dist_stats st;
+} sg__grads_head;
+
+/* sg_dist_grads_new's shared part: checks d and m, callocs size bytes (the build's struct, whose
+ * first member is an sg__grads_head), plans the buckets. Returns the zeroed struct with its head
+ * filled, or NULL with sg_last_error() set. */
+void *sg__grads_alloc(sg_dist *d, sg_model *m, size_t bucket_bytes, size_t size);
+/* Frees what sg__grads_alloc made (the plan and the struct). NULL is a no-op. */
+void sg__grads_free_head(sg__grads_head *h);
+
+/* The argument and state checks of sg_dist_grads_begin / _end for either build (g NULL, a step
+ * already begun or none begun, a NaN weight); begin then records the weight and marks the step
+ * active, end marks it ended. Return 0 or the negative status with the message set. */
+int sg__grads_begin_head(sg__grads_head *h, double weight);
+int sg__grads_end_head(sg__grads_head *h);
 
 /* FNV-1a over bytes, continuing from h (start with SG__FNV_OFFSET). */
 #define SG__FNV_OFFSET 0xcbf29ce484222325ull

@@ -11,11 +11,7 @@ struct sg_dist {
 };
 
 struct sg_dist_grads {
-    sg_model *m;
-    sg__bucket_plan plan;
-    bool active;
-    double weight;
-    sg_dist_stats st;
+    sg__grads_head h; /* all this build needs */
 };
 
 bool sg_dist_available(void) { return false; }
@@ -75,74 +71,27 @@ int sg_dist_broadcast_model(sg_dist *d, sg_model *m, sg_optim *o, int root) {
 }
 
 sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
-    if (!d) {
-        sg_set_error(SG_ERR_NULL, "sg_dist_grads_new: argument 'd' is NULL");
-        return NULL;
-    }
-    sg_dist_grads *g = calloc(1, sizeof *g);
-    if (!g) {
-        sg_set_error(SG_ERR_MEM, "sg_dist_grads_new: out of memory");
-        return NULL;
-    }
-    if (sg__bucket_plan_make(&g->plan, m, bucket_bytes)) {
-        free(g);
-        return NULL;
-    }
-    g->m = m;
-    return g;
+    return sg__grads_alloc(d, m, bucket_bytes, sizeof(sg_dist_grads));
 }
 
-void sg_dist_grads_free(sg_dist_grads *g) {
-    if (!g) return;
-    sg__bucket_plan_free(&g->plan);
-    free(g);
-}
+void sg_dist_grads_free(sg_dist_grads *g) { sg__grads_free_head(g ? &g->h : NULL); }
 
-int sg_dist_grads_buckets(const sg_dist_grads *g) { return g ? g->plan.nb : 0; }
-int sg_dist_grads_bucket_range(const sg_dist_grads *g, int b, int64_t *lo, int64_t *hi) {
-    if (!g || !lo || !hi) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_bucket_range: NULL argument");
-    if (b < 0 || b >= g->plan.nb)
-        return sg_set_error(SG_ERR_ARG, "sg_dist_grads_bucket_range: bucket %d not in [0, %d)", b, g->plan.nb);
-    *lo = g->plan.lo[b];
-    *hi = g->plan.hi[b];
-    return SG_OK;
-}
-
-int sg_dist_grads_begin(sg_dist_grads *g, double weight) {
-    if (!g) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_begin: argument 'g' is NULL");
-    if (g->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_begin: the previous step was not ended");
-    g->active = true;
-    g->weight = weight;
-    return SG_OK;
-}
+int sg_dist_grads_begin(sg_dist_grads *g, double weight) { return sg__grads_begin_head(g ? &g->h : NULL, weight); }
 
 int sg_dist_grads_end(sg_dist_grads *g) {
-    if (!g) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_end: argument 'g' is NULL");
-    if (!g->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_end: no step was begun");
-    g->active = false;
-    g->st.steps++;
-    if (g->weight == 1.0) return SG_OK;
-    sg_tensor *gr = sg_model_flat_grads(g->m);
+    int rc = sg__grads_end_head(g ? &g->h : NULL);
+    if (rc) return rc;
+    g->h.st.steps++;
+    if (g->h.weight == 1.0) return SG_OK;
+    sg_tensor *gr = sg_model_flat_grads(g->h.m);
     int64_t n = sg_numel(gr);
-    if (sg_model_dtype(g->m) == SG_F64) {
+    if (sg_model_dtype(g->h.m) == SG_F64) {
         double *x = sg_data_f64(gr);
-        for (int64_t i = 0; i < n; i++) x[i] *= g->weight;
+        for (int64_t i = 0; i < n; i++) x[i] *= g->h.weight;
     } else {
         float *x = sg_data_f32(gr);
-        for (int64_t i = 0; i < n; i++) x[i] *= (float)g->weight;
+        for (int64_t i = 0; i < n; i++) x[i] *= (float)g->h.weight;
     }
     sg_mark_modified(gr);
     return SG_OK;
-}
-
-int sg_dist_grads_allreduce(sg_dist_grads *g, double weight) {
-    int rc = sg_dist_grads_begin(g, weight);
-    return rc ? rc : sg_dist_grads_end(g);
-}
-
-void sg_dist_grads_stats(const sg_dist_grads *g, sg_dist_stats *out) {
-    if (out) *out = g ? g->st : (sg_dist_stats){0};
-}
-void sg_dist_grads_reset_stats(sg_dist_grads *g) {
-    if (g) g->st = (sg_dist_stats){0};
 }

@@ -28,18 +28,13 @@ typedef struct {
 } param_key;
 
 struct sg_dist_grads {
-    sg_dist *d;
-    sg_model *m;
+    sg__grads_head h; /* group, model, plan, step state, counters (common.c) */
     sg_dtype dt;
     size_t es;
-    sg__bucket_plan plan;
     bucket *b;
     param_key *keys; /* sorted by address: leaf -> parameter index */
-    bool active;
     int hook_status; /* first MPI failure inside the hook, reported by end() */
-    double weight;
-    double t_first; /* this step's first bucket start (0: none yet) */
-    sg_dist_stats st;
+    double t_first;  /* this step's first bucket start (0: none yet) */
 };
 
 /* shard s of n elements: [off, off + cnt) */
@@ -56,49 +51,35 @@ static int by_addr(const void *a, const void *b) {
 
 void sg_dist_grads_free(sg_dist_grads *g) {
     if (!g) return;
-    if (g->active) sg_set_grad_ready_hook(NULL, NULL);
-    for (int i = 0; g->b && i < g->plan.nb; i++) {
+    if (g->h.active) sg_set_grad_ready_hook(NULL, NULL);
+    for (int i = 0; g->b && i < g->h.plan.nb; i++) {
         free(g->b[i].req);
         free(g->b[i].recv);
     }
     free(g->b);
     free(g->keys);
-    sg__bucket_plan_free(&g->plan);
-    free(g);
+    sg__grads_free_head(&g->h);
 }
 
 sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
-    if (!d) {
-        sg_set_error(SG_ERR_NULL, "sg_dist_grads_new: argument 'd' is NULL");
-        return NULL;
-    }
-    sg_dist_grads *g = calloc(1, sizeof *g);
-    if (!g) {
-        sg_set_error(SG_ERR_MEM, "sg_dist_grads_new: out of memory");
-        return NULL;
-    }
-    if (sg__bucket_plan_make(&g->plan, m, bucket_bytes)) {
-        free(g);
-        return NULL;
-    }
-    g->d = d;
-    g->m = m;
+    sg_dist_grads *g = sg__grads_alloc(d, m, bucket_bytes, sizeof *g);
+    if (!g) return NULL;
     g->dt = sg_model_dtype(m);
     g->es = sg_dtype_size(g->dt);
-    int N = d->size, np = g->plan.np, *tag_ub = NULL, flag = 0;
+    int N = d->size, np = g->h.plan.np, *tag_ub = NULL, flag = 0;
     MPI_Comm_get_attr(d->comm, MPI_TAG_UB, &tag_ub, &flag);
-    if (flag && tag_ub && (int64_t)g->plan.nb * TAG_PHASES > *tag_ub) {
-        sg_set_error(SG_ERR_ARG, "sg_dist_grads_new: %d buckets exceed MPI's tag range; use larger buckets", g->plan.nb);
+    if (flag && tag_ub && (int64_t)g->h.plan.nb * TAG_PHASES > *tag_ub) {
+        sg_set_error(SG_ERR_ARG, "sg_dist_grads_new: %d buckets exceed MPI's tag range; use larger buckets", g->h.plan.nb);
         sg_dist_grads_free(g);
         return NULL;
     }
-    g->b = calloc((size_t)(g->plan.nb ? g->plan.nb : 1), sizeof *g->b);
+    g->b = calloc((size_t)(g->h.plan.nb ? g->h.plan.nb : 1), sizeof *g->b);
     g->keys = malloc((size_t)(np ? np : 1) * sizeof *g->keys);
     bool ok = g->b && g->keys;
-    for (int i = 0; ok && i < g->plan.nb; i++) {
+    for (int i = 0; ok && i < g->h.plan.nb; i++) {
         bucket *b = &g->b[i];
-        b->lo = g->plan.lo[i];
-        b->hi = g->plan.hi[i];
+        b->lo = g->h.plan.lo[i];
+        b->hi = g->h.plan.hi[i];
         int64_t off, cnt;
         shard(b->hi - b->lo, N, d->rank, &off, &cnt);
         if (N > 1) {
@@ -117,18 +98,7 @@ sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
     return g;
 }
 
-int sg_dist_grads_buckets(const sg_dist_grads *g) { return g ? g->plan.nb : 0; }
-
-int sg_dist_grads_bucket_range(const sg_dist_grads *g, int b, int64_t *lo, int64_t *hi) {
-    if (!g || !lo || !hi) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_bucket_range: NULL argument");
-    if (b < 0 || b >= g->plan.nb)
-        return sg_set_error(SG_ERR_ARG, "sg_dist_grads_bucket_range: bucket %d not in [0, %d)", b, g->plan.nb);
-    *lo = g->plan.lo[b];
-    *hi = g->plan.hi[b];
-    return SG_OK;
-}
-
-static char *grad_base(sg_dist_grads *g) { return (char *)sg_data_const(sg_model_flat_grads(g->m)); }
+static char *grad_base(sg_dist_grads *g) { return (char *)sg_data_const(sg_model_flat_grads(g->h.m)); }
 
 static void scale(sg_dist_grads *g, int64_t lo, int64_t hi, double w) {
     if (w == 1.0) return;
@@ -146,11 +116,11 @@ static void scale(sg_dist_grads *g, int64_t lo, int64_t hi, double w) {
 /* Phase 1: scale this rank's bucket, send shard q to rank q, receive this rank's shard from all. */
 static int start_bucket(sg_dist_grads *g, int bi) {
     bucket *b = &g->b[bi];
-    sg_dist *d = g->d;
+    sg_dist *d = g->h.d;
     int N = d->size, me = d->rank, k = 0;
     int64_t n = b->hi - b->lo, myoff, mycnt;
     if (g->t_first == 0) g->t_first = MPI_Wtime();
-    scale(g, b->lo, b->hi, g->weight);
+    scale(g, b->lo, b->hi, g->h.weight);
     shard(n, N, me, &myoff, &mycnt);
     char *base = grad_base(g) + (size_t)b->lo * g->es;
     MPI_Datatype ty = sg__mpi_type(g->dt);
@@ -165,7 +135,7 @@ static int start_bucket(sg_dist_grads *g, int bi) {
         int64_t off, cnt;
         shard(n, N, q, &off, &cnt);
         MPI_TRY("sg_dist_grads", MPI_Isend(base + (size_t)off * g->es, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
-        g->st.bytes_sent += cnt * (int64_t)g->es;
+        g->h.st.bytes_sent += cnt * (int64_t)g->es;
     }
     b->phase = B_SCATTER;
     return SG_OK;
@@ -175,7 +145,7 @@ static int start_bucket(sg_dist_grads *g, int bi) {
  * double, in chunks so the inner loops vectorise. */
 enum { SUM_CHUNK = 1024 };
 static void sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
-    int N = g->d->size, me = g->d->rank;
+    int N = g->h.d->size, me = g->h.d->rank;
     char *own = grad_base(g) + (size_t)(b->lo + off) * g->es;
     double acc[SUM_CHUNK];
     for (int64_t c0 = 0; c0 < cnt; c0 += SUM_CHUNK) {
@@ -201,7 +171,7 @@ static void sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
 /* Phase 2: send the summed shard to every rank, receive every other shard in place. */
 static int gather_bucket(sg_dist_grads *g, int bi) {
     bucket *b = &g->b[bi];
-    sg_dist *d = g->d;
+    sg_dist *d = g->h.d;
     int N = d->size, me = d->rank, k = 0;
     int64_t n = b->hi - b->lo, myoff, mycnt;
     shard(n, N, me, &myoff, &mycnt);
@@ -215,7 +185,7 @@ static int gather_bucket(sg_dist_grads *g, int bi) {
         shard(n, N, q, &off, &cnt);
         MPI_TRY("sg_dist_grads", MPI_Irecv(base + (size_t)off * g->es, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
         MPI_TRY("sg_dist_grads", MPI_Isend(base + (size_t)myoff * g->es, (int)mycnt, ty, q, tag, d->comm, &b->req[k++]));
-        g->st.bytes_sent += mycnt * (int64_t)g->es;
+        g->h.st.bytes_sent += mycnt * (int64_t)g->es;
     }
     b->phase = B_GATHER;
     return SG_OK;
@@ -225,7 +195,7 @@ static int gather_bucket(sg_dist_grads *g, int bi) {
 static int advance(sg_dist_grads *g, int bi, bool wait) {
     bucket *b = &g->b[bi];
     if (b->phase != B_SCATTER && b->phase != B_GATHER) return SG_OK;
-    int nreq = 2 * (g->d->size - 1), done = 1;
+    int nreq = 2 * (g->h.d->size - 1), done = 1;
     if (wait) MPI_TRY("sg_dist_grads", MPI_Waitall(nreq, b->req, MPI_STATUSES_IGNORE));
     else MPI_TRY("sg_dist_grads", MPI_Testall(nreq, b->req, &done, MPI_STATUSES_IGNORE));
     if (!done) return SG_OK;
@@ -236,7 +206,7 @@ static int advance(sg_dist_grads *g, int bi, bool wait) {
 
 static int progress(sg_dist_grads *g) {
     int rc = SG_OK;
-    for (int i = 0; i < g->plan.nb && rc == SG_OK; i++) rc = advance(g, i, false);
+    for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++) rc = advance(g, i, false);
     return rc;
 }
 
@@ -245,70 +215,51 @@ static int progress(sg_dist_grads *g) {
 static void on_ready(sg_tensor *leaf, void *ctx) {
     sg_dist_grads *g = ctx;
     double t0 = MPI_Wtime();
-    param_key key = {leaf, 0}, *k = bsearch(&key, g->keys, (size_t)g->plan.np, sizeof key, by_addr);
+    param_key key = {leaf, 0}, *k = bsearch(&key, g->keys, (size_t)g->h.plan.np, sizeof key, by_addr);
     int rc = SG_OK;
     if (k) {
-        bucket *b = &g->b[g->plan.of_param[k->index]];
+        bucket *b = &g->b[g->h.plan.of_param[k->index]];
         if (--b->pending == 0 && b->phase == B_IDLE) {
-            rc = start_bucket(g, g->plan.of_param[k->index]);
-            g->st.buckets_early++;
+            rc = start_bucket(g, g->h.plan.of_param[k->index]);
+            g->h.st.buckets_early++;
         }
     }
     if (rc == SG_OK) rc = progress(g);
     if (rc && !g->hook_status) g->hook_status = rc;
-    g->st.t_in_backward += MPI_Wtime() - t0;
+    g->h.st.t_in_backward += MPI_Wtime() - t0;
 }
 
 int sg_dist_grads_begin(sg_dist_grads *g, double weight) {
-    if (!g) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_begin: argument 'g' is NULL");
-    if (g->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_begin: the previous step was not ended");
-    if (!(weight == weight)) return sg_set_error(SG_ERR_ARG, "sg_dist_grads_begin: weight is NaN");
-    g->active = true;
-    g->weight = weight;
-    for (int i = 0; i < g->plan.nb; i++) {
+    int rc = sg__grads_begin_head(g ? &g->h : NULL, weight);
+    if (rc) return rc;
+    for (int i = 0; i < g->h.plan.nb; i++) {
         g->b[i].phase = B_IDLE;
-        g->b[i].pending = g->plan.nparams[i];
+        g->b[i].pending = g->h.plan.nparams[i];
     }
     g->hook_status = SG_OK;
     g->t_first = 0;
-    if (g->d->size > 1) sg_set_grad_ready_hook(on_ready, g);
+    if (g->h.d->size > 1) sg_set_grad_ready_hook(on_ready, g);
     return SG_OK;
 }
 
 int sg_dist_grads_end(sg_dist_grads *g) {
-    if (!g) return sg_set_error(SG_ERR_NULL, "sg_dist_grads_end: argument 'g' is NULL");
-    if (!g->active) return sg_set_error(SG_ERR_STATE, "sg_dist_grads_end: no step was begun");
-    g->active = false;
+    int rc = sg__grads_end_head(g ? &g->h : NULL);
+    if (rc) return rc;
     double t0 = MPI_Wtime();
-    int rc = SG_OK;
-    if (g->d->size == 1) {
-        scale(g, 0, sg_numel(sg_model_flat_grads(g->m)), g->weight);
+    if (g->h.d->size == 1) {
+        scale(g, 0, sg_numel(sg_model_flat_grads(g->h.m)), g->h.weight);
     } else {
         sg_set_grad_ready_hook(NULL, NULL);
         rc = g->hook_status;
-        for (int i = 0; i < g->plan.nb && rc == SG_OK; i++)
+        for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++)
             if (g->b[i].phase == B_IDLE) rc = start_bucket(g, i);
-        for (int i = 0; i < g->plan.nb && rc == SG_OK; i++) /* phase 1 then phase 2 */
+        for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++) /* phase 1 then phase 2 */
             if ((rc = advance(g, i, true)) == SG_OK) rc = advance(g, i, true);
     }
-    sg_mark_modified(sg_model_flat_grads(g->m));
+    sg_mark_modified(sg_model_flat_grads(g->h.m));
     double t1 = MPI_Wtime();
-    g->st.t_exposed += t1 - t0;
-    if (g->t_first > 0) g->st.t_comm += t1 - g->t_first;
-    g->st.steps++;
+    g->h.st.t_exposed += t1 - t0;
+    if (g->t_first > 0) g->h.st.t_comm += t1 - g->t_first;
+    g->h.st.steps++;
     return rc;
-}
-
-int sg_dist_grads_allreduce(sg_dist_grads *g, double weight) {
-    int rc = sg_dist_grads_begin(g, weight);
-    return rc ? rc : sg_dist_grads_end(g);
-}
-
-void sg_dist_grads_stats(const sg_dist_grads *g, sg_dist_stats *out) {
-    if (!out) return;
-    *out = g ? g->st : (sg_dist_stats){0};
-}
-
-void sg_dist_grads_reset_stats(sg_dist_grads *g) {
-    if (g) g->st = (sg_dist_stats){0};
 }

@@ -289,6 +289,7 @@ int main(int argc, char **argv) {
         ex_progress_start(&pg, label, N, a.quiet);
         double t0 = ex_now(), sum = 0;
         int64_t ok = 0, seen = 0, mine = 0; /* global and this process's examples */
+        ex_dist_phase(&dx, EX_PH_OTHER);
         for (int64_t k = 0; k < bt.n_batches; k++) {
             const int64_t *idx;
             int64_t GB = sg_batcher_batch(&bt, k, &idx), off, B; /* global batch; this process's share */
@@ -298,25 +299,33 @@ int main(int argc, char **argv) {
             sg_model_zero_grad(n.m);
             if (ex_dist_begin(&dx, B, GB)) goto fail;
             if (B > 0) {
+                ex_dist_phase(&dx, EX_PH_BATCH);
                 sg_gather_rows_i64(train.labels, train.n, 1, idx, B, yb);
                 sg_tensor *x = make_batch(trp, idx, B, scratch);
+                ex_dist_phase(&dx, EX_PH_FORWARD);
                 sg_tensor *logits = forward(&n, x);
                 sg_tensor *loss = sg_cross_entropy(logits, yb, -1, SG_REDUCE_MEAN);
                 sg_tensor_free(x);
+                ex_dist_phase(&dx, EX_PH_BACKWARD);
                 if (!loss || sg_backward(loss)) goto fail;
+                ex_dist_phase(&dx, EX_PH_OTHER);
                 sum += sg_item(loss) * (double)B;
                 ok += count_correct(logits, yb, NULL, B);
                 mine += B;
             }
+            ex_dist_phase(&dx, EX_PH_WAIT);
             if (ex_dist_end(&dx)) goto fail;
+            ex_dist_phase(&dx, EX_PH_UPDATE);
             if (r.clip > 0) sg_clip_grad_norm(n.m, r.clip);
             sg_optim_step(opt);
+            ex_dist_phase(&dx, EX_PH_OTHER);
             if (ex_dist_check(&dx, n.m)) goto fail;
             seen += GB;
             sg_tape_clear();
             ex_progress_update(&pg, seen, sum / (double)(mine ? mine : 1));
         }
         ex_progress_end(&pg);
+        ex_dist_phase(&dx, EX_PH_IDLE);
         double t1 = ex_now(), tl = 0, ta = 0, tot[4] = {sum, (double)ok, 0, 0};
         int64_t eoff, en; /* each process evaluates its share of the test set */
         ex_dist_share(&dx, NT, &eoff, &en);
@@ -348,6 +357,7 @@ int main(int argc, char **argv) {
     else
         printf(NAME ": nothing to do (checkpoint is at epoch %d of %d)\n", start_epoch, a.epochs);
     ex_dist_report(&dx, NAME);
+    ex_dist_report_phases(&dx, NAME);
     if (a.plot && ran > 0)
         ex_plot(&log, a.out_dir, NAME, 1, (const int[]){3, 5}, 2, (const char *const[]){"train acc", "test acc"});
     rc = 0;

@@ -229,6 +229,10 @@ sg_backend sg_rnn_last_backend(const sg_rnn *r, const char **why) {
 
 static const sg__cell_params *cell_params(const sg_rnn *r, int l, int d) { return &r->p[l * r->dirs + d]; }
 
+sg_model *sg__rnn_model(const sg_rnn *r) { return r->m; }
+const sg__cell_info *sg__rnn_info(const sg_rnn *r) { return &r->ci; }
+const sg__cell_params *sg__rnn_params(const sg_rnn *r, int layer, int dir) { return cell_params(r, layer, dir); }
+
 sg_tensor *sg_rnn_param(const sg_rnn *r, const char *name, int layer, int dir) {
     if (!r || !name || layer < 0 || layer >= r->L || dir < 0 || dir >= r->dirs) {
         sg_set_error(SG_ERR_ARG, "sg_rnn_param: bad layer/direction/name");

@@ -49,6 +49,12 @@ sg_tensor *sg__cell_input(const sg__cell_info *ci, const sg_cell_ctx *c, sg_tens
 int sg__cell_step(const sg__cell_info *ci, const sg_cell_ctx *c, sg_tensor *const *w, sg_tensor *xg,
                   sg_tensor *const *s, int64_t t, sg_tensor **s_out, sg_tensor **out, const char *fn);
 
+/* A layer's model, resolved configuration and the parameter indices of (layer, dir), borrowed:
+ * what the streaming step (rnn_stream.c) reads. */
+sg_model *sg__rnn_model(const sg_rnn *r);
+const sg__cell_info *sg__rnn_info(const sg_rnn *r);
+const sg__cell_params *sg__rnn_params(const sg_rnn *r, int layer, int dir);
+
 /* Forgets the parameters declared after the first n (before sg_model_finalize): undoes a failed
  * layer construction so a retry does not find its names declared (nn/model.c). */
 void sg__model_forget(sg_model *m, int n);

@@ -40,6 +40,8 @@ enum { LN_HAS_W = 0, LN_HAS_B = 1 };
         for (int k_ = 0; k_ < LN_LANES; k_++) acc += l_[k_];                                       \
     } while (0)
 
+enum { LN_STACK_ROWS = 16 }; /* rows whose statistics a no-grad call keeps on the stack */
+
 /* Saved per-row statistics; one malloc block (struct, then mean[R], then rstd[R]). */
 typedef struct {
     int64_t R, D;
@@ -224,7 +226,17 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
     }
     int64_t D = x->shape[x->ndim - 1], R = D > 0 ? sg__numel(x) / D : 0;
     if (D == 0) R = 0;
-    ln_ctx *c = ln_ctx_new(R, D);
+    sg_tensor *in[3] = {x};
+    int n_in = 1;
+    if (weight) in[n_in++] = weight;
+    if (bias) in[n_in++] = bias;
+    /* nothing recorded and few rows (a streaming step): the statistics live on the stack, so the
+     * op allocates nothing beyond its output */
+    ln_ctx on_stack;
+    double stack_stats[2 * LN_STACK_ROWS];
+    bool stack = !sg__needs_grad(n_in, in) && R <= LN_STACK_ROWS;
+    if (stack) on_stack = (ln_ctx){R, D, stack_stats, stack_stats + LN_STACK_ROWS};
+    ln_ctx *c = stack ? &on_stack : ln_ctx_new(R, D);
     sg_tensor *xc = c ? sg__contig(x) : NULL;
     sg_tensor *wc = weight && xc ? sg__contig(weight) : NULL, *bc = bias && xc ? sg__contig(bias) : NULL;
     sg_tensor *out = xc && (!weight || wc) && (!bias || bc) ? sg__out(x->dtype, x->ndim, x->shape, false) : NULL;
@@ -237,13 +249,9 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
     if (bc) sg__unref(bc);
     if (!out) {
         if (!c || !xc) sg_set_error(SG_ERR_MEM, "%s: out of memory", name);
-        free(c);
+        if (!stack) free(c);
         return NULL;
     }
-    sg_tensor *in[3] = {x};
-    int n_in = 1;
-    if (weight) in[n_in++] = weight;
-    if (bias) in[n_in++] = bias;
     int err;
     sg_node *n = sg__record(out, name, layer_norm_bw, n_in, in, &err);
     if (n) {
@@ -251,7 +259,7 @@ sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, doubl
         n->iarg[LN_HAS_W] = weight != NULL;
         n->iarg[LN_HAS_B] = bias != NULL;
         if (bias) n->reads &= ~sg__reads_bit(n_in - 1); /* backward reads x and weight, never bias */
-    } else {
+    } else if (!stack) {
         free(c);
     }
     return err ? NULL : out;

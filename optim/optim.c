@@ -12,7 +12,7 @@
 #define OPT_EPS 1e-8
 #define RMSPROP_ALPHA 0.99
 #define CLIP_NORM_EPS 1e-6
-enum { MAX_STATES = 3, NORM_BLOCK = 4096 };
+enum { MAX_STATES = 3, NORM_BLOCK = 4096, NORM_LANES = 8 };
 
 struct sg_optim {
     sg_model *m;
@@ -225,14 +225,20 @@ int sg_optim_set_steps(sg_optim *o, int64_t steps) {
 
 /* ---- clipping ---- */
 
+/* Sum of squares per block of NORM_BLOCK elements, each block in NORM_LANES interleaved partial
+ * sums (element i goes to lane i % NORM_LANES) added in lane order: a fixed order whatever the
+ * thread count, and independent chains so the loop is not bound by one addition's latency. */
 #define NORM_LOOP(T)                                                                               \
     do {                                                                                           \
         const T *g = sg__ptr(fg);                                                                  \
         SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
         for (int64_t b = 0; b < nb; b++) {                                                         \
-            double acc = 0;                                                                        \
-            int64_t end = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n;                     \
-            for (int64_t i = b * NORM_BLOCK; i < end; i++) acc += (double)g[i] * (double)g[i];     \
+            double lane[NORM_LANES] = {0}, acc = 0;                                                \
+            int64_t i = b * NORM_BLOCK, end = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n; \
+            for (; i + NORM_LANES <= end; i += NORM_LANES)                                         \
+                for (int k = 0; k < NORM_LANES; k++) lane[k] += (double)g[i + k] * (double)g[i + k]; \
+            for (int k = 0; i + k < end; k++) lane[k] += (double)g[i + k] * (double)g[i + k];      \
+            for (int k = 0; k < NORM_LANES; k++) acc += lane[k];                                   \
             part[b] = acc;                                                                         \
         }                                                                                          \
     } while (0)

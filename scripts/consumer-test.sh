@@ -2,7 +2,9 @@
 # Out-of-tree consumer test: builds and runs tests/consumer/main.c and main.cpp against an
 # INSTALLED seqgrad by find_package (shared and static targets), by pkg-config (shared and
 # --static) and by plain `cc -lseqgrad`; each program checks its gradient and that the OpenMP
-# OpenBLAS was loaded (no seqgrad warning on stderr allowed).
+# OpenBLAS was loaded (no seqgrad warning on stderr allowed); and tests/consumer/dist.c against
+# seqgrad::dist / seqgrad::dist_static and pkg-config seqgrad-dist, in one process and, when
+# seqgrad was built with MPI, under mpirun -np 2 (a few seconds).
 # Usage: scripts/consumer-test.sh --install BUILD_DIR   install BUILD_DIR into a temporary prefix, test it
 #        scripts/consumer-test.sh --deb BUILD_DIR       cpack -G DEB in BUILD_DIR, dpkg -i, test /usr, dpkg -r
 #        scripts/consumer-test.sh PREFIX                test what is installed in PREFIX
@@ -98,6 +100,23 @@ else
   cc -o "$work/plain_c" "$src/main.c" -I"$prefix/include" -L"$libdir" -Wl,-rpath,"$libdir" -lseqgrad -lm
 fi
 run "cc -lseqgrad" "$work/plain_c"
-# 5. add_subdirectory(seqgrad) (configure only: checks that nothing leaks into the consumer)
+# 5. libseqgrad_dist: find_package(seqgrad COMPONENTS dist) and pkg-config seqgrad-dist, one
+#    process; under mpirun -np 2 when seqgrad was built with MPI
+dist_cmake=$(find "$prefix" -path '*/cmake/seqgrad/seqgrad-dist.cmake' 2>/dev/null | head -1)
+[ -n "$dist_cmake" ] || { echo "consumer-test: no seqgrad-dist.cmake under $prefix" >&2; exit 1; }
+for t in consumer_dist consumer_dist_static; do
+  [ -x "$work/cmake/$t" ] || { echo "consumer-test: find_package(seqgrad) defined no seqgrad::dist ($t)" >&2; exit 1; }
+  run "find_package $t" "$work/cmake/$t"
+done
+cc -Wall -Wextra -Werror -o "$work/pc_dist" "$src/dist.c" $(pkg-config --cflags --libs seqgrad-dist) $rp
+run "pkg-config seqgrad-dist" "$work/pc_dist"
+if grep -q 'seqgrad_dist_WITH_MPI 1' "$dist_cmake"; then
+  mpi_out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader,tcp \
+            OMPI_MCA_btl_tcp_if_include=lo OMPI_MCA_oob_tcp_if_include=lo \
+            timeout 60 mpirun --oversubscribe -np 2 "$work/cmake/consumer_dist" 2>&1) || true
+  grep -q '2 process(es), MPI: ok$' <<<"$mpi_out" || { echo "consumer-test: mpirun -np 2 consumer_dist FAILED"; echo "$mpi_out"; exit 1; }
+  echo "consumer-test: mpirun -np 2 consumer_dist: $(tail -1 <<<"$mpi_out")"
+fi
+# 6. add_subdirectory(seqgrad) (configure only: checks that nothing leaks into the consumer)
 cmake -S "$src/subdir" -B "$work/subdir" -DSEQGRAD_SOURCE="$PWD" | grep 'add_subdirectory(seqgrad)'
 echo "consumer-test: all ok ($prefix)"

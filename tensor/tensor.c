@@ -60,7 +60,7 @@ sg_storage *sg__storage_new(size_t nbytes, bool zero) {
 }
 
 void sg__storage_unref(sg_storage *st) {
-    if (!st || __atomic_sub_fetch(&st->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (!st || st->arena || __atomic_sub_fetch(&st->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     live_sub(st->nbytes);
     sg__pool_free(st->data, st->capacity);
     free(st);
@@ -124,10 +124,12 @@ bool sg__shape_check(const char *fn, int ndim, const int64_t *shape, int64_t *nu
     return true;
 }
 
-/* A contiguous header of a checked shape; NULL with an error. */
-static sg_tensor *header(const char *fn, sg_dtype dt, int ndim, const int64_t *shape) {
+/* A contiguous header of a checked shape; NULL with an error. From the thread's current arena
+ * when there is one and arena_ok (op results; never user tensors). */
+static sg_tensor *header(const char *fn, sg_dtype dt, int ndim, const int64_t *shape, bool arena_ok) {
     if (!sg__shape_check(fn, ndim, shape, NULL)) return NULL;
-    sg_tensor *t = calloc(1, sizeof *t);
+    sg__arena *a = arena_ok ? sg__arena_current() : NULL;
+    sg_tensor *t = a ? sg__arena_header(a) : calloc(1, sizeof *t);
     if (!t) {
         sg_set_error(SG_ERR_MEM, "%s: out of memory (tensor header)", fn);
         return NULL;
@@ -140,13 +142,15 @@ static sg_tensor *header(const char *fn, sg_dtype dt, int ndim, const int64_t *s
     return t;
 }
 
-static sg_tensor *alloc_named(const char *fn, sg_dtype dt, int ndim, const int64_t *shape, bool zero) {
-    sg_tensor *t = header(fn, dt, ndim, shape);
+static sg_tensor *alloc_named(const char *fn, sg_dtype dt, int ndim, const int64_t *shape, bool zero, bool arena_ok) {
+    sg_tensor *t = header(fn, dt, ndim, shape, arena_ok);
     if (!t) return NULL;
     int64_t n = sg__numel(t);
-    t->storage = sg__storage_new((size_t)n * sg_dtype_size(dt), zero);
+    size_t nbytes = (size_t)n * sg_dtype_size(dt);
+    bool arena = t->flags & SG_FLAG_ARENA;
+    t->storage = arena ? sg__arena_storage(sg__arena_current(), nbytes, zero) : sg__storage_new(nbytes, zero);
     if (!t->storage) {
-        free(t);
+        if (!arena) free(t); /* an arena header stays the arena's */
         sg_set_error(SG_ERR_MEM, "%s: out of memory allocating a tensor of %lld elements", fn, (long long)n);
         return NULL;
     }
@@ -154,12 +158,12 @@ static sg_tensor *alloc_named(const char *fn, sg_dtype dt, int ndim, const int64
 }
 
 sg_tensor *sg__alloc(sg_dtype dt, int ndim, const int64_t *shape, bool zero) {
-    return alloc_named("tensor allocation", dt, ndim, shape, zero);
+    return alloc_named("tensor allocation", dt, ndim, shape, zero, true);
 }
 
 sg_tensor *sg__from_storage(sg_storage *st, sg_dtype dt, int ndim, const int64_t *shape,
                             int64_t offset) {
-    sg_tensor *t = header("tensor view", dt, ndim, shape);
+    sg_tensor *t = header("tensor view", dt, ndim, shape, true);
     if (!t) return NULL;
     t->storage = st;
     __atomic_add_fetch(&st->refcount, 1, __ATOMIC_RELAXED);
@@ -177,6 +181,7 @@ sg_tensor *sg__view(const sg_tensor *src, int ndim, const int64_t *shape, const 
 
 void sg__drop_data(sg_tensor *t) {
     sg_storage *st = t->storage;
+    if (st->arena) return; /* the arena reuses it */
     live_sub(st->nbytes);
     sg__pool_free(st->data, st->capacity);
     st->data = NULL;
@@ -186,7 +191,7 @@ void sg__drop_data(sg_tensor *t) {
 void sg__ref(sg_tensor *t) { __atomic_add_fetch(&t->refcount, 1, __ATOMIC_RELAXED); }
 
 void sg__unref(sg_tensor *t) {
-    if (!t || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
+    if (!t || (t->flags & SG_FLAG_ARENA) || __atomic_sub_fetch(&t->refcount, 1, __ATOMIC_ACQ_REL) > 0) return;
     sg__registry_remove(t);
     if (t->node) sg__node_free(t->node);
     if (t->grad) sg__unref(t->grad);
@@ -225,7 +230,7 @@ static sg_tensor *user_new(const char *fn, sg_dtype dt, int ndim, const int64_t 
         sg_set_error(SG_ERR_DTYPE, "%s: invalid dtype %d", fn, (int)dt);
         return NULL;
     }
-    sg_tensor *t = alloc_named(fn, dt, ndim, shape, zero);
+    sg_tensor *t = alloc_named(fn, dt, ndim, shape, zero, false);
     if (t && !sg__register(t)) {
         sg__unref(t);
         return NULL;
@@ -302,6 +307,8 @@ int sg_tensor_free(sg_tensor *t) {
         return sg_set_error(SG_ERR_STATE,
                             "sg_tensor_free: tensor is owned by the tape (an op result); it is "
                             "freed by sg_tape_clear()");
+    if (t->flags & SG_FLAG_ARENA)
+        return sg_set_error(SG_ERR_STATE, "sg_tensor_free: tensor belongs to a stream's arena, which frees it");
     if (t->flags & SG_FLAG_IS_GRAD)
         return sg_set_error(SG_ERR_STATE,
                             "sg_tensor_free: tensor is the gradient of another tensor, which owns it");

@@ -15,6 +15,7 @@ typedef struct sg_storage {
     size_t capacity; /* bytes actually allocated (a storage-cache size class) */
     int refcount;     /* atomic (sg__ref/unref): the two directions of a layer may run on two threads */
     uint64_t version; /* bumped on every in-place write, with sg__bump */
+    bool arena;       /* a slot of an sg__arena: the arena owns it, refcounts do not */
 } sg_storage;
 
 enum {
@@ -22,6 +23,7 @@ enum {
     SG_FLAG_TAPE = 1u << 1,          /* owned by the tape, not the user */
     SG_FLAG_USER_FREED = 1u << 2,    /* user dropped its reference; kept alive by the tape */
     SG_FLAG_IS_GRAD = 1u << 3,       /* the .grad of another tensor: owned by it */
+    SG_FLAG_ARENA = 1u << 4,         /* a header slot of an sg__arena (tensor/arena.c): never on a tape */
 };
 
 struct sg_tensor {
@@ -63,6 +65,24 @@ static inline void sg__bump(sg_storage *st) { __atomic_add_fetch(&st->version, 1
  * version checks still work; the data pointer becomes NULL, so a mistaken read faults at once
  * instead of reading stale memory. */
 void sg__drop_data(sg_tensor *t);
+
+/* Recycling arenas (tensor/arena.c). While a is current on this thread (sg__arena_enter), op
+ * results (sg__alloc, sg__view, sg__from_storage) take a's slots instead of the heap; rewinding
+ * to a mark frees the slots made after it for reuse. sg__arena_enter returns the previous one. */
+typedef struct sg__arena sg__arena;
+typedef struct {
+    size_t nt, nst;
+} sg__arena_mark;
+sg__arena *sg__arena_new(void);
+void sg__arena_free(sg__arena *a);
+sg__arena *sg__arena_enter(sg__arena *a);
+sg__arena *sg__arena_current(void);
+sg__arena_mark sg__arena_mark_now(const sg__arena *a);
+void sg__arena_rewind(sg__arena *a, sg__arena_mark m);
+/* The next header slot (zeroed, registered, SG_FLAG_ARENA) / storage slot of nbytes; NULL on
+ * allocation failure (no error recorded). */
+sg_tensor *sg__arena_header(sg__arena *a);
+sg_storage *sg__arena_storage(sg__arena *a, size_t nbytes, bool zero);
 
 /* Bytes of tensor data (every storage made by sg__storage_new, pool cache excluded) live now and
  * the most live at once since the last sg__storage_peak_reset (which sets it to the live bytes). */

@@ -9,8 +9,12 @@ Cells (same formulas as seqgrad's nn/cells.h):
                   c' = LN_c(c~); h' = s(o) tanh(c').
   MGU: f = s(Wf x + bf + Uf h); n = tanh(Wh x + bh + Uh (f h)); h' = (1 - f) h + f n.
 
+--stream: inference instead, one step per call at batch 1 with the state carried, under
+torch.no_grad() (nn.LSTM, nn.LSTMCell, the MGU cell): median microseconds per step.
+
 Usage: torch_cells.py [--threads N] [--D 128 --H 256 --T 100 --B 32] [--warmup 3] [--steps 15]
                       [--impls torch_lstm,torch_lnlstm_eager,...] [--json FILE]
+       torch_cells.py --stream [--D 128 --H 256] [--warmup 300] [--steps 25] [--block 200] [--json FILE]
 This is a benchmark driver, not a test; bench_cells runs it in its own process per thread count.
 """
 import argparse
@@ -86,6 +90,52 @@ def make(impl: str, D: int, H: int):
     return torch.jit.script(layer) if impl.endswith("_script") else layer
 
 
+STREAM_IMPLS = ["torch_stream_lstm", "torch_stream_lstmcell", "torch_stream_mgu"]
+
+
+def stream_main(a) -> int:
+    """--stream: inference one step per call, batch 1, state carried, under torch.no_grad();
+    median over --steps blocks of --block steps, in microseconds per step."""
+    res = {}
+    x = torch.randn(1, a.D)
+    with torch.no_grad():
+        for impl in STREAM_IMPLS:
+            if impl == "torch_stream_lstm":
+                lstm = nn.LSTM(a.D, a.H)
+                x3 = x.unsqueeze(0)
+                st = (torch.zeros(1, 1, a.H), torch.zeros(1, 1, a.H))
+
+                def step(st):
+                    return lstm(x3, st)[1]
+            elif impl == "torch_stream_lstmcell":
+                cell = nn.LSTMCell(a.D, a.H)
+                st = (torch.zeros(1, a.H), torch.zeros(1, a.H))
+
+                def step(st):
+                    return cell(x, st)
+            else:
+                mgu = MGUCell(a.D, a.H)
+                st = (torch.zeros(1, a.H), torch.zeros(1, a.H))
+
+                def step(st):
+                    return mgu(x, st)[1]
+            for _ in range(a.warmup):
+                st = step(st)
+            times = []
+            for _ in range(a.steps):
+                t0 = time.perf_counter()
+                for _ in range(a.block):
+                    st = step(st)
+                times.append((time.perf_counter() - t0) * 1e6 / a.block)
+            res[impl] = statistics.median(times)
+            print(f"{impl:22s} {res[impl]:9.2f} us/step (median of {a.steps} x {a.block} steps, {a.threads} thread(s))",
+                  flush=True)
+    if a.json:
+        with open(a.json, "w") as fp:
+            json.dump({"torch": torch.__version__, "threads": a.threads, "us": res}, fp)
+    return 0
+
+
 IMPLS = ["torch_lstm", "torch_lnlstm_eager", "torch_lnlstm_script", "torch_mgu_eager", "torch_mgu_script"]
 
 
@@ -100,9 +150,13 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=15)
     ap.add_argument("--impls", default=",".join(IMPLS))
     ap.add_argument("--json")
+    ap.add_argument("--stream", action="store_true", help="streaming inference step (us/step), see stream_main")
+    ap.add_argument("--block", type=int, default=200, help="--stream: steps per timed block")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
+    if a.stream:
+        return stream_main(a)
     impls = [s for s in a.impls.split(",") if s]
     for s in impls:
         if s not in IMPLS:

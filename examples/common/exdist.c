@@ -1,7 +1,9 @@
 /* The examples' data-parallel plumbing (see exdist.h). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
+#include "excommon.h"
 #include "exdist.h"
 
 int ex_dist_start(ex_dist *x, int *argc, char ***argv, const char *prog) {
@@ -14,6 +16,9 @@ int ex_dist_start(ex_dist *x, int *argc, char ***argv, const char *prog) {
     x->size = sg_dist_size(x->d);
     const char *dbg = getenv("SEQGRAD_DIST_DEBUG");
     x->debug = dbg && *dbg && *dbg != '0';
+    const char *prof = getenv("SEQGRAD_EX_PROFILE");
+    x->profile = prof && *prof && *prof != '0';
+    x->phase = EX_PH_IDLE;
     if (x->rank != 0 && !freopen("/dev/null", "w", stdout)) {
         fprintf(stderr, "%s: rank %d cannot silence stdout\n", prog, x->rank);
         return 1;
@@ -49,6 +54,7 @@ void ex_dist_share(const ex_dist *x, int64_t n, int64_t *off, int64_t *cnt) {
 
 int ex_dist_begin(ex_dist *x, int64_t n, int64_t B) {
     x->step_examples = B;
+    x->steps++;
     return sg_dist_grads_begin(x->g, B > 0 ? (double)n / (double)B : 0.0);
 }
 
@@ -68,10 +74,53 @@ void ex_dist_report(const ex_dist *x, const char *prog) {
     if (x->size < 2 || st.steps == 0) return;
     double s = (double)st.steps;
     printf("%s: data parallel over %d processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step of which "
-           "%.2f ms waited after the backward, %.0f %% hidden (%lld of %lld buckets started during it)\n",
+           "%.2f ms waited after the backward, %.0f %% hidden (%lld of %lld buckets started during it; %.3f ms/step "
+           "spent in the backward's grad-ready hook)\n",
            prog, x->size, (double)st.bytes_sent / s / 1e3, 1e3 * st.t_comm / s, 1e3 * st.t_exposed / s,
            st.t_comm > 0 ? 100 * (1 - st.t_exposed / st.t_comm) : 0.0, (long long)st.buckets_early,
-           (long long)(st.steps * sg_dist_grads_buckets(x->g)));
+           (long long)(st.steps * sg_dist_grads_buckets(x->g)), 1e3 * st.t_in_backward / s);
+}
+
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void ex_dist_phase(ex_dist *x, ex_phase p) {
+    double w = ex_now(), c = x->profile ? cpu_seconds() : 0;
+    if (x->phase < EX_PH_COUNT) {
+        x->ph_wall[x->phase] += w - x->mark_wall;
+        x->ph_cpu[x->phase] += c - x->mark_cpu;
+    }
+    x->phase = p;
+    x->mark_wall = w;
+    x->mark_cpu = c;
+}
+
+static const char *const PHASE_NAMES[EX_PH_COUNT] = {"batch", "forward", "backward", "wait", "update", "other"};
+
+void ex_dist_report_phases(ex_dist *x, const char *prog) {
+    enum { PER_RANK = 2 * EX_PH_COUNT + 1 }; /* wall per phase, cpu per phase, steps */
+    double *v = calloc((size_t)x->size * PER_RANK, sizeof *v);
+    if (!v) return;
+    double *mine = v + (size_t)x->rank * PER_RANK;
+    for (int p = 0; p < EX_PH_COUNT; p++) mine[p] = x->ph_wall[p], mine[EX_PH_COUNT + p] = x->ph_cpu[p];
+    mine[2 * EX_PH_COUNT] = (double)x->steps;
+    if (ex_dist_sum(x, v, x->size * PER_RANK) == 0) /* every other rank adds zeros to a slot */
+        for (int r = 0; r < x->size; r++) {
+            const double *q = v + (size_t)r * PER_RANK, s = q[2 * EX_PH_COUNT] > 0 ? 1e3 / q[2 * EX_PH_COUNT] : 0;
+            double tw = 0, tc = 0;
+            printf("%s: step time rank %d of %d (ms%s):", prog, r, x->size, x->profile ? ", wall/cpu" : "");
+            for (int p = 0; p < EX_PH_COUNT; p++) {
+                tw += q[p], tc += q[EX_PH_COUNT + p];
+                if (x->profile) printf(" %s %.3f/%.3f", PHASE_NAMES[p], s * q[p], s * q[EX_PH_COUNT + p]);
+                else printf(" %s %.3f", PHASE_NAMES[p], s * q[p]);
+            }
+            if (x->profile) printf(" total %.3f/%.3f\n", s * tw, s * tc);
+            else printf(" total %.3f\n", s * tw);
+        }
+    free(v);
 }
 
 void ex_dist_stop(ex_dist *x) {

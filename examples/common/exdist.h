@@ -4,7 +4,8 @@
  * averaged by dist/ with the uneven-batch weighting. Without MPI, or with one process, every call
  * is a no-op. Not part of the library. Environment: SEQGRAD_DIST_DEBUG=1 checks after every step
  * that all ranks hold bitwise-equal parameters (a hash gathered from every rank);
- * SEQGRAD_DIST_BUCKET_KB=K sets the gradient bucket size (default dist/'s 25 MB). */
+ * SEQGRAD_DIST_BUCKET_KB=K sets the gradient bucket size (default dist/'s 25 MB);
+ * SEQGRAD_EX_PROFILE=1 adds process CPU time to the per-rank step-time breakdown (ex_dist_phase). */
 #ifndef SG_EXDIST_H
 #define SG_EXDIST_H
 
@@ -14,12 +15,31 @@
 #include "seqgrad.h"
 #include "dist/dist.h" /* libseqgrad_dist */
 
+/* Where a training step's time goes, per rank: the example marks the start of each phase with
+ * ex_dist_phase; EX_PH_IDLE (evaluation, checkpoints, start-up) is not counted, so the counted
+ * phases add up to the training time the example reports. */
+typedef enum {
+    EX_PH_BATCH,    /* building the batch: gather, copy, labels */
+    EX_PH_FORWARD,  /* forward and loss */
+    EX_PH_BACKWARD, /* sg_backward (including the buckets started from its hook) */
+    EX_PH_WAIT,     /* ex_dist_end: the allreduce not hidden behind the backward */
+    EX_PH_UPDATE,   /* clipping and the optimizer step */
+    EX_PH_OTHER,    /* zeroing, tape clearing, progress, the rest of the loop */
+    EX_PH_COUNT,
+    EX_PH_IDLE = EX_PH_COUNT
+} ex_phase;
+
 typedef struct {
     sg_dist *d;
     sg_dist_grads *g;
     int rank, size;
     bool debug;
     int64_t step_examples; /* examples of the current global batch, set by ex_dist_begin */
+    bool profile;          /* SEQGRAD_EX_PROFILE: also sample process CPU time */
+    ex_phase phase;        /* the phase being timed (EX_PH_IDLE: none) */
+    double mark_wall, mark_cpu;                      /* when it started */
+    double ph_wall[EX_PH_COUNT], ph_cpu[EX_PH_COUNT]; /* seconds per phase, summed over steps */
+    int64_t steps;                                   /* ex_dist_begin calls */
 } ex_dist;
 
 /* Starts MPI (or the one-process world). On ranks other than 0 stdout goes to /dev/null, so the
@@ -53,6 +73,13 @@ void ex_dist_fail(ex_dist *x, const char *prog, const char *msg);
 /* With more than one process, prints (rank 0) the gradient traffic per step and the time this rank
  * waited for it after the backward (sg_dist_stats). */
 void ex_dist_report(const ex_dist *x, const char *prog);
+/* Ends the phase being timed and starts p (EX_PH_IDLE: stop timing). */
+void ex_dist_phase(ex_dist *x, ex_phase p);
+/* Prints (rank 0) every rank's mean time per training step in each phase, in ms: one line per rank
+ * "<prog>: step time rank R of N (ms): batch .. forward .. backward .. wait .. update .. other ..
+ * total ..", with the process CPU time after a slash when SEQGRAD_EX_PROFILE is set. A collective:
+ * every rank calls it. */
+void ex_dist_report_phases(ex_dist *x, const char *prog);
 /* Frees the averager and ends MPI. */
 void ex_dist_stop(ex_dist *x);
 
