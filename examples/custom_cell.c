@@ -1,5 +1,5 @@
-/* Writing a new recurrent model: a Minimal Gated Unit given as a cell definition
- * (examples/mgu_cell.h), run by seqgrad's layer driver as a bidirectional layer over batches of
+/* Writing a new recurrent model: a Light GRU (a cell seqgrad does not ship) given as a cell definition
+ * (examples/ligru_cell.h), run by seqgrad's layer driver as a bidirectional layer over batches of
  * variable-length sequences, trained on the adding problem, then gradchecked in float64 with
  * ragged lengths, both directions and initial states. See the README section "Writing a new
  * recurrent model". Usage: custom_cell [steps]. */
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mgu_cell.h"
+#include "ligru_cell.h"
 
 enum { T = 20, B = 64, H = 24, FEATURES = 2, STEPS = 1500, REPORT = 300, DIRS = 2 };
 #define LR 1e-2
@@ -52,7 +52,7 @@ static sg_tensor *seq_fn(sg_tensor *const *in, int n, void *ctx) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s [STEPS]\nA Minimal Gated Unit given as a cell definition, run as a bidirectional layer over "
+        printf("usage: %s [STEPS]\nA Light GRU given as a cell definition, run as a bidirectional layer over "
                "variable-length batches of the adding problem (default %d Adam steps), then gradchecked in float64.\n",
                argv[0], STEPS);
         return 0;
@@ -64,21 +64,21 @@ int main(int argc, char **argv) {
     }
     sg_set_num_threads(2); /* the two directions run concurrently */
     sg_model *m = sg_model_new(SG_F32);
-    sg_rnn_config cfg = {.def = &mgu_cell, .input_size = FEATURES, .hidden_size = H, .bidirectional = true};
-    sg_rnn *mgu = sg_rnn_new(m, "mgu", &cfg); /* mgu.weight_ih_l0, ..., mgu.bias_ih_l0_reverse */
+    sg_rnn_config cfg = {.def = &ligru_cell, .input_size = FEATURES, .hidden_size = H, .bidirectional = true};
+    sg_rnn *cell = sg_rnn_new(m, "ligru", &cfg); /* ligru.weight_ih_l0, ..., ligru.bias_ih_l0_reverse */
     sg_linear_layer *head = NULL;
-    if (!mgu || !(head = sg_linear_layer_new(m, "head", DIRS * H, 1, true)) || sg_model_finalize(m, 1)) goto fail;
+    if (!cell || !(head = sg_linear_layer_new(m, "head", DIRS * H, 1, true)) || sg_model_finalize(m, 1)) goto fail;
     sg_optim *opt = sg_optim_new(m, &(sg_optim_config){.kind = SG_OPT_ADAM, .lr = LR});
     sg_rng rng = sg_rng_new(2);
     int64_t len[B];
     double avg = 0;
-    printf("bidirectional MGU(%d) on the adding problem, lengths %d..%d (baseline MSE %.3f)\n", H, T / 2, T, BASELINE_MSE);
+    printf("bidirectional Light GRU(%d) on the adding problem, lengths %d..%d (baseline MSE %.3f)\n", H, T / 2, T, BASELINE_MSE);
     for (int s = 1; s <= steps; s++) {
         sg_tensor *x, *y;
         batch(&rng, &x, &y, len);
         sg_model_zero_grad(m);
         sg_rnn_out o;
-        if (sg_rnn_forward(mgu, x, len, NULL, NULL, &o)) goto fail;
+        if (sg_rnn_forward(cell, x, len, NULL, NULL, &o)) goto fail;
         sg_tensor *loss = sg_mse(sg_linear_layer_forward(head, both_directions(o.h_n)), y, SG_REDUCE_MEAN);
         if (!loss || sg_backward(loss)) goto fail;
         avg += sg_item(loss);
@@ -92,7 +92,7 @@ int main(int argc, char **argv) {
         }
     }
     const char *why;
-    sg_backend ran = sg_rnn_last_backend(mgu, &why);
+    sg_backend ran = sg_rnn_last_backend(cell, &why);
     printf("backend: %s (%s)\n", sg_backend_name(ran), why);
     sg_optim_free(opt);
     sg_model_free(m);
@@ -100,8 +100,8 @@ int main(int argc, char **argv) {
     /* gradcheck the same layer in float64: ragged lengths, both directions, an initial state;
      * with respect to the input, h0 and every parameter */
     sg_model *m64 = sg_model_new(SG_F64);
-    sg_rnn_config c64 = {.def = &mgu_cell, .input_size = 3, .hidden_size = 4, .bidirectional = true};
-    sg_rnn *r64 = sg_rnn_new(m64, "mgu", &c64);
+    sg_rnn_config c64 = {.def = &ligru_cell, .input_size = 3, .hidden_size = 4, .bidirectional = true};
+    sg_rnn *r64 = sg_rnn_new(m64, "ligru", &c64);
     if (!r64 || sg_model_finalize(m64, 3)) goto fail;
     sg_rng r = sg_rng_new(5);
     int np = sg_model_num_params(m64);
@@ -114,7 +114,7 @@ int main(int argc, char **argv) {
     seq_ctx sc = {r64, lengths};
     sg_gradcheck_result res;
     int rc = sg_gradcheck(seq_fn, &sc, in, 2 + np, NULL, &res);
-    printf("gradcheck of the bidirectional MGU layer (float64, ragged lengths, h0): %s\n", rc ? sg_last_error() : res.message);
+    printf("gradcheck of the bidirectional Light GRU layer (float64, ragged lengths, h0): %s\n", rc ? sg_last_error() : res.message);
     sg_tensor_free(in[0]);
     sg_tensor_free(in[1]);
     sg_model_free(m64);

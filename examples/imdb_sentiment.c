@@ -149,16 +149,21 @@ static int step(net_t *n, sg_optim *opt, const batch_t *b, int64_t GB, double *l
     }
     *loss = 0;
     if (!rc && b->B > 0) {
+        if (opt) ex_dist_phase(&g_dx, EX_PH_FORWARD);
         y = sg_from_buffer(SG_F32, 1, (int64_t[]){b->B}, b->y, SG_F32);
         logits = forward(n, b, &mask);
         l = sg_bce_with_logits(logits, y, SG_REDUCE_MEAN);
         rc = l ? SG_OK : sg_last_status();
+        if (opt) ex_dist_phase(&g_dx, EX_PH_BACKWARD);
         if (!rc && opt) rc = sg_backward(l);
     }
     if (opt) {
+        ex_dist_phase(&g_dx, EX_PH_WAIT);
         if (!rc) rc = ex_dist_end(&g_dx);
+        ex_dist_phase(&g_dx, EX_PH_UPDATE);
         if (!rc && n->o->clip > 0 && sg_clip_grad_norm(n->m, n->o->clip) < 0) rc = sg_last_status();
         if (!rc) rc = sg_optim_step(opt);
+        ex_dist_phase(&g_dx, EX_PH_OTHER);
         if (!rc) rc = ex_dist_check(&g_dx, n->m);
     }
     if (!rc && l) {
@@ -206,6 +211,7 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
                  .y = malloc((size_t)B * sizeof *b.y)};
     double total = NAN;
     int64_t correct = 0, done = 0;
+    if (opt) ex_dist_phase(&g_dx, EX_PH_OTHER); /* the epoch's plan counts as training time */
     if (order && starts && b.ids && b.lengths && b.y) {
         int64_t nb = plan(s, nrows, B, !n->o->no_bucket || !opt, rng, order, starts);
         if (nb < 0) sg_set_error(SG_ERR_MEM, "imdb_sentiment: out of memory planning batches");
@@ -217,7 +223,9 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
             int64_t bs = (starts[k] + B <= nrows ? B : nrows - starts[k]), off, cnt;
             double l;
             ex_dist_share(&g_dx, bs, &off, &cnt);
+            if (opt) ex_dist_phase(&g_dx, EX_PH_BATCH);
             make_batch(s, order + starts[k] + off, cnt, &b);
+            if (opt) ex_dist_phase(&g_dx, EX_PH_OTHER);
             if (step(n, opt, &b, bs, &l, &correct)) {
                 total = NAN;
                 break;
@@ -228,6 +236,7 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
             ex_progress_update(&bar, done, total / (double)(mine ? mine : 1));
         }
         ex_progress_end(&bar);
+        if (opt) ex_dist_phase(&g_dx, EX_PH_IDLE);
         double sums[2] = {total, (double)correct};
         if (!isnan(total) && ex_dist_sum(&g_dx, sums, 2)) total = NAN;
         total = sums[0], correct = (int64_t)sums[1];
@@ -422,6 +431,7 @@ int main(int argc, char **argv) {
             goto done;
     }
     ex_dist_report(&g_dx, "imdb_sentiment");
+    ex_dist_report_phases(&g_dx, "imdb_sentiment");
     if (a.plot) ex_plot(&log, a.out_dir, "imdb_sentiment", 1, (const int[]){3, 5}, 2, (const char *const[]){"train acc", "test acc"});
     if (trained)
         printf("imdb_sentiment done: test accuracy %.2f %% after epoch %d (best %.2f %% at epoch %d); %.1f s/epoch train "

@@ -19,17 +19,10 @@
  *   step(ctx, p, xg = xp[t] (B, G*H), s = states in, t) -> s_out (the new states), out (B, P).
  * Past a sequence's end (t >= lengths[b]) the driver keeps row b's states and zeroes its output.
  *
- * A minimal definition (a Minimal Gated Unit; examples/mgu_cell.h has the whole file):
- *   enum { W, U_F, U_H, BIAS };
- *   static const sg_cell_def mgu = {
- *       .name = "mgu", .gates = 2, .step = mgu_step,
- *       .states = {{"h", SG_CELL_P}},
- *       .params = {{"weight_ih", 2, {SG_CELL_GH, SG_CELL_D}, SG_PARAM_INPUT_WEIGHT},
- *                  {"weight_hf", 2, {SG_CELL_H, SG_CELL_H}},
- *                  {"weight_hh", 2, {SG_CELL_H, SG_CELL_H}},
- *                  {"bias_ih", 1, {SG_CELL_GH}, SG_PARAM_INPUT_BIAS, SG_CELL_OPT_BIAS}}};
- *   sg_rnn *r = sg_rnn_new(m, "mgu", &(sg_rnn_config){.def = &mgu, .input_size = D,
- *                                                     .hidden_size = H, .bidirectional = true});
+ * A whole definition, step and table, is examples/ligru_cell.h (a Light GRU, the README's section
+ * "Writing a new recurrent model"); the shipped cells are nn/cell_*.c and nn/rnn_cells.c. A layer:
+ *   sg_rnn *r = sg_rnn_new(m, "ligru", &(sg_rnn_config){.def = &ligru_cell, .input_size = D,
+ *                                                       .hidden_size = H, .bidirectional = true});
  *
  * Ownership: a definition is borrowed by every layer and cell made from it and must outlive them
  * (normally a static const). Tensors given to and made by the hooks are tape-owned. */

@@ -1,6 +1,6 @@
 /* The LayerNorm-LSTM as a cell definition (cells.h): PyTorch's benchmarks/fastrnns form, layer norms
  * on x W_ih^T (hoisted over all T), on h W_hh^T and on the new cell state before its tanh.
- * Composed from public ops (sg_layer_norm, sg_lstm_pointwise, ...); no backward code here. */
+ * Composed from public ops (sg_linear, sg_layer_norm, sg_lnlstm_pointwise); no backward code here. */
 #include "cells.h"
 
 #include "rnn.h"
@@ -17,16 +17,13 @@ static sg_tensor *lnlstm_hoist(const sg_cell_ctx *c, sg_tensor *const *p, sg_ten
 /* xg (B, 4H) = LN_i(x W_ih^T) of this step, s = {h, c} (B, H) -> {h', c'} (B, H) */
 static int lnlstm_step(const sg_cell_ctx *c, sg_tensor *const *p, sg_tensor *xg, sg_tensor *const *s, int64_t t,
                        sg_tensor **s_out, sg_tensor **out) {
-    (void)t, (void)out;
-    int64_t H = c->H;
+    (void)c, (void)t, (void)out;
     sg_tensor *hg = sg_layer_norm(sg_linear(s[0], p[SG_LNLSTM_W_HH], NULL), p[SG_LNLSTM_LN_H_W],
                                   p[SG_LNLSTM_LN_H_B], SG_LNLSTM_EPS); /* (B, 4H) */
-    /* c~ = s(f) c + s(i) tanh(g): the second half of the fused LSTM gate op (its h' is not ours) */
-    sg_tensor *c_raw = sg_select(sg_lstm_pointwise(xg, hg, s[1]), 0, 1);
-    sg_tensor *cn = sg_layer_norm(c_raw, p[SG_LNLSTM_LN_C_W], p[SG_LNLSTM_LN_C_B], SG_LNLSTM_EPS);
-    sg_tensor *o = sg_sigmoid(sg_add(sg_narrow(xg, 1, 3 * H, H), sg_narrow(hg, 1, 3 * H, H)));
-    s_out[0] = sg_mul(o, sg_tanh(cn));
-    s_out[1] = cn;
+    /* the gates, c' = LN_c(s(f) c + s(i) tanh(g)) and h' = s(o) tanh(c') in one fused op */
+    sg_tensor *hc = sg_lnlstm_pointwise(xg, hg, s[1], p[SG_LNLSTM_LN_C_W], p[SG_LNLSTM_LN_C_B], SG_LNLSTM_EPS);
+    s_out[0] = sg_select(hc, 0, 0);
+    s_out[1] = sg_select(hc, 0, 1);
     return s_out[0] && s_out[1] ? SG_OK : sg_last_status();
 }
 

@@ -1,6 +1,5 @@
-/* The Minimal Gated Unit as a cell definition (cells.h), the form of examples/mgu_cell.h: two
- * gate blocks in the hoisted input product, two recurrent products per step. Composed from
- * public ops; no backward code here. */
+/* The Minimal Gated Unit as a cell definition (cells.h): two gate blocks in the hoisted input
+ * product, two recurrent products per step. Composed from public ops; no backward code here. */
 #include "cells.h"
 
 #include "rnn.h"

@@ -11,7 +11,8 @@
 #include "rnn_impl.h"
 #include "model_impl.h"
 
-enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64, WHY_BUF = 160 };
+/* CHUNK_ROWS: rows (steps x B) of one input-product chunk of a no-grad forward (run_direction_nograd) */
+enum { NAME_BUF = 64, MAX_DIRS = 2, STATES_ON_STACK = 64, WHY_BUF = 160, CHUNK_ROWS = 4096 };
 
 struct sg_rnn {
     sg_model *m;
@@ -297,6 +298,8 @@ typedef struct {
     sg_tensor *const *masks;
     sg_cell_ctx ctx[MAX_DIRS];
     sg_tensor *w[MAX_DIRS][SG_CELL_MAX_PARAMS];
+    sg_tensor *x;             /* the layer's input (T, B, D) */
+    bool chunked;             /* no-grad without a hoist hook: xp is made CHUNK_ROWS rows at a time */
     sg_tensor *xp[MAX_DIRS];  /* (T, B, G*H): x W_ih^T + b_ih for all steps (one GEMM), hoisted */
     sg_tensor *raw[MAX_DIRS]; /* the product before the hoist hook (xp without one) */
     sg_tensor *s[MAX_DIRS][SG_CELL_MAX_STATES];
@@ -324,8 +327,11 @@ static int run_direction_nograd(int d, layer_job *j) {
     const sg__cell_info *ci = j->ci;
     sg_tensor *xp = j->xp[d], *const *masks = j->masks, *s[SG_CELL_MAX_STATES], *buf[2][SG_CELL_MAX_STATES];
     int ns = ci->n_states;
-    int64_t T = xp->shape[0], B = xp->shape[1], P = ci->P;
-    sg_dtype dt = xp->dtype;
+    int64_t T = j->x->shape[0], B = j->x->shape[1], P = ci->P;
+    sg_dtype dt = j->x->dtype;
+    /* chunked: the input product of CH steps at a time (still one GEMM per chunk), freed when
+     * the loop leaves the chunk, so it costs O(CH x B x G*H) instead of O(T x B x G*H) */
+    int64_t CH = CHUNK_ROWS / B > 1 ? CHUNK_ROWS / B : 1, chunk = -1;
     sg_tensor *all = sg__out(dt, 3, (int64_t[]){T, B, P}, false);
     if (!all) return sg_last_status();
     for (int k = 0; k < ns; k++) {
@@ -336,8 +342,18 @@ static int run_direction_nograd(int d, layer_job *j) {
     int rc = SG_OK;
     for (int64_t step = 0; step < T && !rc; step++) {
         int64_t t = d == 0 ? step : T - 1 - step;
+        if (j->chunked && t / CH != chunk) { /* the chunk holding step t */
+            if (xp) sg__drop_data(xp);
+            chunk = t / CH;
+            int64_t t0 = chunk * CH, n = T - t0 < CH ? T - t0 : CH;
+            xp = sg__cell_input(ci, &j->ctx[d], j->w[d], sg_narrow(j->x, 0, t0, n), NULL);
+            if (!xp) {
+                rc = sg_last_status();
+                break;
+            }
+        }
         size_t mark = sg_tape_mark(); /* this part's tape: everything after it is this step's */
-        sg_tensor *xg = sg_squeeze(sg_narrow(xp, 0, t, 1), 0);
+        sg_tensor *xg = sg_squeeze(sg_narrow(xp, 0, j->chunked ? t - chunk * CH : t, 1), 0);
         sg_tensor *sn[SG_CELL_MAX_STATES], *o = NULL;
         rc = xg ? sg__cell_step(ci, &j->ctx[d], j->w[d], xg, s, t, sn, &o, "sg_rnn_forward") : sg_last_status();
         if (!rc && masks) { /* past a sequence's end: keep the state, output zero */
@@ -356,6 +372,7 @@ static int run_direction_nograd(int d, layer_job *j) {
         }
         sg_tape_release(mark);
     }
+    if (j->chunked && xp) sg__drop_data(xp);
     if (rc) return rc;
     j->out[d] = all;
     for (int k = 0; k < ns; k++) j->s_n[d][k] = s[k];
@@ -422,15 +439,15 @@ static int forward_composed(const sg_rnn *r, sg_tensor *inp, sg_tensor *const *m
         if (!s0[k] && !(zeros[k] = sg__out(dt, 2, (int64_t[]){B, ci->state_size[k]}, true))) rc = sg_last_status();
 
     for (int l = 0; l < r->L && !rc; l++) {
-        layer_job job = {.ci = ci, .masks = masks};
+        layer_job job = {.ci = ci, .masks = masks, .x = inp, .chunked = nograd && !ci->def->hoist};
         size_t mark = sg_tape_mark();
         for (int d = 0; d < r->dirs && !rc; d++) {
             int i = l * r->dirs + d;
             job.ctx[d] = sg__cell_ctx(ci, cell_params(r, l, d), l, d, B);
             rc = sg__cell_resolve(r->m, ci, cell_params(r, l, d), &job.ctx[d], job.w[d]);
             if (rc) break;
-            job.xp[d] = sg__cell_input(ci, &job.ctx[d], job.w[d], inp, &job.raw[d]);
-            if (!job.xp[d]) rc = sg_last_status();
+            if (!job.chunked && !(job.xp[d] = sg__cell_input(ci, &job.ctx[d], job.w[d], inp, &job.raw[d])))
+                rc = sg_last_status();
             for (int k = 0; k < ns && !rc; k++)
                 if (!(job.s[d][k] = s0[k] ? state_at(s0[k], i) : zeros[k])) rc = sg_last_status();
         }

@@ -6,12 +6,12 @@
  * Shape letters: B batch, D a layer's input size, H hidden, P = proj_size or H, K = D + P (a
  * layer's packed input [x | h]), R the packed rows (G*H, or 4H for PyTorch's GRU whose n gate
  * keeps W_in x and W_hn h apart). */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../ops/fastmath.h"
+#include "../ops/gemm_nt.h"
 #include "../tensor/kernels.h"
 #include "rnn_impl.h"
 #include "stream.h"
@@ -139,86 +139,101 @@ static float relu_f(float x) { return x > 0 ? x : 0; }
 static double relu_d(double x) { return x > 0 ? x : 0; }
 static double sigmoid_d(double x) { return 1.0 / (1.0 + exp(-x)); }
 
-/* C (B, N) (ldc) = A (B, Kd) (lda) W^T, W (N, Kd) row-major; a GEMV for one row */
-#define DEF_PRODUCT(T, SUF, GEMV, GEMM)                                                                              \
-    static void product_##SUF(int64_t B, int64_t N, int64_t Kd, const T *W, const T *A, int64_t lda, T *C,       \
-                              int64_t ldc) {                                                                     \
-        if (B == 1) GEMV(CblasRowMajor, CblasNoTrans, (int)N, (int)Kd, 1, W, (int)Kd, A, 1, 0, C, 1);            \
-        else GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)N, (int)Kd, 1, A, (int)lda, W, (int)Kd, 0, \
-                  C, (int)ldc);                                                                                  \
+/* C (B, N) (ldc) = A (B, Kd) (lda) W^T, W (N, Kd) row-major (ops/gemm_nt.h) */
+#define DEF_PRODUCT(T, SUF, DT)                                                                                \
+    static void product_##SUF(int64_t B, int64_t N, int64_t Kd, const T *W, const T *A, int64_t lda, T *C, \
+                              int64_t ldc) {                                                               \
+        sg__gemm_nt(DT, B, N, Kd, A, lda, W, C, ldc);                                                      \
     }
-DEF_PRODUCT(float, f, cblas_sgemv, cblas_sgemm)
-DEF_PRODUCT(double, d, cblas_dgemv, cblas_dgemm)
+DEF_PRODUCT(float, f, SG_F32)
+DEF_PRODUCT(double, d, SG_F64)
 
-/* One layer: xh's x part is this step's input, its h part the state; writes the new states. */
-#define DEF_LAYER(T, SUF, SIG, TANH, RELU)                                                                           \
+/* The pointwise rows, one function per kind with restrict pointers so each loop vectorises.
+ * g: one row of gate pre-activations (R), b: the packed bias, h/c: the row's states. */
+#define DEF_ROWS(T, SUF, SIG, TANH, RELU)                                                                        \
+    static void rnn_row_##SUF(int64_t H, const T *restrict g, const T *restrict b, T *restrict h, bool relu) {   \
+        if (relu)                                                                                                \
+            for (int64_t j = 0; j < H; j++) h[j] = RELU(g[j] + b[j]);                                            \
+        else                                                                                                     \
+            for (int64_t j = 0; j < H; j++) h[j] = TANH(g[j] + b[j]);                                            \
+    }                                                                                                            \
+    /* c' = s(f) c + s(i) tanh(g), out = s(o) tanh(c') (out is h, or the pre-projection h) */                      \
+    static void lstm_row_##SUF(int64_t H, const T *restrict g, const T *restrict b, T *restrict c,               \
+                               T *restrict out) {                                                                \
+        const T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;                                          \
+        const T *bi = b, *bf = b + H, *bg = b + 2 * H, *bo = b + 3 * H;                                          \
+        for (int64_t j = 0; j < H; j++) {                                                                        \
+            T cn = SIG(gf[j] + bf[j]) * c[j] + SIG(gi[j] + bi[j]) * TANH(gg[j] + bg[j]);                         \
+            c[j] = cn;                                                                                           \
+            out[j] = SIG(go[j] + bo[j]) * TANH(cn);                                                              \
+        }                                                                                                        \
+    }                                                                                                            \
+    static void lstm_peep_row_##SUF(int64_t H, const T *restrict g, const T *restrict b, const T *restrict pci,  \
+                                    const T *restrict pcf, const T *restrict pco, T *restrict c, T *restrict out) { \
+        const T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;                                          \
+        const T *bi = b, *bf = b + H, *bg = b + 2 * H, *bo = b + 3 * H;                                          \
+        for (int64_t j = 0; j < H; j++) {                                                                        \
+            T cn = SIG(gf[j] + bf[j] + pcf[j] * c[j]) * c[j] + SIG(gi[j] + bi[j] + pci[j] * c[j]) * TANH(gg[j] + bg[j]); \
+            c[j] = cn;                                                                                           \
+            out[j] = SIG(go[j] + bo[j] + pco[j] * cn) * TANH(cn);                                                \
+        }                                                                                                        \
+    }                                                                                                            \
+    /* PyTorch's GRU: n = tanh(nx + r (.) nh), h' = n + z (h - n) */                                             \
+    static void gru_row_##SUF(int64_t H, const T *restrict g, const T *restrict b, T *restrict h) {             \
+        const T *gr = g, *gz = g + H, *gnx = g + 2 * H, *gnh = g + 3 * H;                                        \
+        const T *br = b, *bz = b + H, *bnx = b + 2 * H, *bnh = b + 3 * H;                                        \
+        for (int64_t j = 0; j < H; j++) {                                                                        \
+            T n = TANH(gnx[j] + bnx[j] + SIG(gr[j] + br[j]) * (gnh[j] + bnh[j]));                                \
+            h[j] = n + SIG(gz[j] + bz[j]) * (h[j] - n);                                                          \
+        }                                                                                                        \
+    }                                                                                                            \
+    /* reset-before, first pass: z into g's z block, rh = r (.) h */                                              \
+    static void gru_rb_row1_##SUF(int64_t H, T *restrict g, const T *restrict b, const T *restrict h,            \
+                                  T *restrict rh) {                                                              \
+        for (int64_t j = 0; j < H; j++) {                                                                        \
+            g[H + j] = SIG(g[H + j] + b[H + j]);                                                                 \
+            rh[j] = SIG(g[j] + b[j]) * h[j];                                                                     \
+        }                                                                                                        \
+    }                                                                                                            \
+    /* second pass: u = W_hn (r (.) h); n = tanh(nx + u + b_hn), h' = n + z (h - n) */                           \
+    static void gru_rb_row2_##SUF(int64_t H, const T *restrict g, const T *restrict b, const T *restrict u,      \
+                                  const T *restrict b2, T *restrict h) {                                         \
+        for (int64_t j = 0; j < H; j++) {                                                                        \
+            T n = TANH(g[2 * H + j] + b[2 * H + j] + u[j] + b2[j]);                                              \
+            h[j] = n + g[H + j] * (h[j] - n);                                                                    \
+        }                                                                                                        \
+    }                                                                                                            \
+    /* One layer: xh's x part is this step's input, its h part the state; writes the new states. */             \
     static void layer_##SUF(const sg_rnn_stream *s, fast_layer *f) {                                             \
         int64_t B = s->B, H = s->H, P = s->P, K = f->K, D = f->D, R = f->R;                                      \
-        T *xh = f->xh, *g = f->g, *bias = f->b, *c = f->c, *tmp = f->tmp, *tmp2 = f->tmp2;                       \
+        T *xh = f->xh, *g = f->g, *c = f->c, *tmp = f->tmp, *tmp2 = f->tmp2;                                     \
+        const T *bias = f->b;                                                                                    \
         product_##SUF(B, R, K, f->w, xh, K, g, R);                                                              \
         for (int64_t bi = 0; bi < B; bi++) {                                                                     \
             T *gr = g + bi * R, *h = xh + bi * K + D;                                                            \
             switch (s->kind) {                                                                                   \
-            case FAST_RNN_TANH:                                                                                  \
-                for (int64_t j = 0; j < H; j++) h[j] = TANH(gr[j] + bias[j]);                                    \
-                break;                                                                                           \
-            case FAST_RNN_RELU:                                                                                  \
-                for (int64_t j = 0; j < H; j++) h[j] = RELU(gr[j] + bias[j]);                                    \
-                break;                                                                                           \
+            case FAST_RNN_TANH: rnn_row_##SUF(H, gr, bias, h, false); break;                                     \
+            case FAST_RNN_RELU: rnn_row_##SUF(H, gr, bias, h, true); break;                                      \
             case FAST_LSTM: {                                                                                    \
-                T *cr = c + bi * H, *out = f->wr ? tmp + bi * H : h;                                             \
-                const T *ci = f->pc[0], *cf = f->pc[1], *co = f->pc[2];                                          \
-                if (!ci) {                                                                                       \
-                    for (int64_t j = 0; j < H; j++) {                                                            \
-                        T ig = SIG(gr[j] + bias[j]), fg = SIG(gr[H + j] + bias[H + j]);                          \
-                        T gg = TANH(gr[2 * H + j] + bias[2 * H + j]), og = SIG(gr[3 * H + j] + bias[3 * H + j]); \
-                        T cn = fg * cr[j] + ig * gg;                                                             \
-                        cr[j] = cn;                                                                              \
-                        out[j] = og * TANH(cn);                                                                  \
-                    }                                                                                            \
-                } else {                                                                                         \
-                    for (int64_t j = 0; j < H; j++) {                                                            \
-                        T ig = SIG(gr[j] + bias[j] + ci[j] * cr[j]);                                             \
-                        T fg = SIG(gr[H + j] + bias[H + j] + cf[j] * cr[j]);                                     \
-                        T cn = fg * cr[j] + ig * TANH(gr[2 * H + j] + bias[2 * H + j]);                          \
-                        T og = SIG(gr[3 * H + j] + bias[3 * H + j] + co[j] * cn);                                \
-                        cr[j] = cn;                                                                              \
-                        out[j] = og * TANH(cn);                                                                  \
-                    }                                                                                            \
-                }                                                                                                \
+                T *out = f->wr ? tmp + bi * H : h;                                                               \
+                if (f->pc[0]) lstm_peep_row_##SUF(H, gr, bias, f->pc[0], f->pc[1], f->pc[2], c + bi * H, out);   \
+                else lstm_row_##SUF(H, gr, bias, c + bi * H, out);                                               \
                 break;                                                                                           \
             }                                                                                                    \
-            case FAST_GRU:                                                                                       \
-                for (int64_t j = 0; j < H; j++) {                                                                \
-                    T rg = SIG(gr[j] + bias[j]), zg = SIG(gr[H + j] + bias[H + j]);                              \
-                    T n = TANH(gr[2 * H + j] + bias[2 * H + j] + rg * (gr[3 * H + j] + bias[3 * H + j]));        \
-                    h[j] = n + zg * (h[j] - n);                                                                  \
-                }                                                                                                \
-                break;                                                                                           \
-            case FAST_GRU_RB:                                                                                    \
-                for (int64_t j = 0; j < H; j++) {                                                                \
-                    gr[H + j] = SIG(gr[H + j] + bias[H + j]); /* z, kept for the second pass */                   \
-                    tmp[bi * H + j] = SIG(gr[j] + bias[j]) * h[j];                                               \
-                }                                                                                                \
-                break;                                                                                           \
+            case FAST_GRU: gru_row_##SUF(H, gr, bias, h); break;                                                 \
+            case FAST_GRU_RB: gru_rb_row1_##SUF(H, gr, bias, h, tmp + bi * H); break;                            \
             default: break;                                                                                      \
             }                                                                                                    \
         }                                                                                                        \
-        if (s->kind == FAST_GRU_RB) { /* n = tanh(W_in x + b_in + W_hn (r (.) h) + b_hn) */                         \
-            const T *b2 = f->b2;                                                                                 \
+        if (s->kind == FAST_GRU_RB) {                                                                            \
             product_##SUF(B, H, P, f->w2, tmp, H, tmp2, H);                                                      \
-            for (int64_t bi = 0; bi < B; bi++) {                                                                 \
-                T *gr = g + bi * R, *h = xh + bi * K + D, *u = tmp2 + bi * H;                                    \
-                for (int64_t j = 0; j < H; j++) {                                                                \
-                    T n = TANH(gr[2 * H + j] + bias[2 * H + j] + u[j] + b2[j]);                                  \
-                    h[j] = n + gr[H + j] * (h[j] - n);                                                           \
-                }                                                                                                \
-            }                                                                                                    \
+            for (int64_t bi = 0; bi < B; bi++)                                                                   \
+                gru_rb_row2_##SUF(H, g + bi * R, bias, tmp2 + bi * H, f->b2, xh + bi * K + D);                   \
         }                                                                                                        \
         if (s->kind == FAST_LSTM && f->wr) product_##SUF(B, P, H, f->wr, tmp, H, xh + D, K); /* h = W_hr h' */  \
     }
-DEF_LAYER(float, f, sg__sigmoidf, sg__tanhf, relu_f)
-DEF_LAYER(double, d, sigmoid_d, tanh, relu_d)
+DEF_ROWS(float, f, sg__sigmoidf, sg__tanhf, relu_f)
+DEF_ROWS(double, d, sigmoid_d, tanh, relu_d)
 
 static void fast_step(sg_rnn_stream *s, const void *x, void *y) {
     size_t es = s->es;

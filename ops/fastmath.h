@@ -65,4 +65,24 @@ static SG_ALWAYS_INLINE float sg__tanhf(float x) {
     return fabsf(x) < SG_TANHF_SMALL ? small : big;
 }
 
+/* float64 logistic with the same exact limits (libm exp of a non-positive number) */
+static SG_ALWAYS_INLINE double sg__sigmoid(double x) {
+    double e = exp(-fabs(x));
+    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+/* Gate functions by element type name, for kernels instantiated per dtype by a macro:
+ * SG_SIGM(float, x) is sg__sigmoidf, SG_SIGM(double, x) sg__sigmoid; SG_TANH likewise. */
+#define SG_SIGM_float(x) sg__sigmoidf(x)
+#define SG_TANH_float(x) sg__tanhf(x)
+#define SG_SIGM_double(x) sg__sigmoid(x)
+#define SG_TANH_double(x) tanh(x)
+#define SG_SIGM(T, x) SG_SIGM_##T(x)
+#define SG_TANH(T, x) SG_TANH_##T(x)
+/* `omp simd` for a float32 row loop of such kernels; none for float64, which calls libm (clang
+ * warns, so -Werror fails, on an omp simd it cannot do) */
+#define SG_SIMD_float SG_PRAGMA(omp simd)
+#define SG_SIMD_double
+#define SG_SIMD(T) SG_SIMD_##T
+
 #endif

@@ -1,44 +1,19 @@
 /* Layer normalisation over the last dim as one fused op: x (R rows, D) -> y = (x - mean) * rstd *
  * weight + bias, with the per-row mean and rstd = 1/sqrt(var + eps) (biased variance, as PyTorch)
- * saved for a fused one-pass backward. Rows run in parallel (OpenMP, static schedule).
+ * saved for a fused backward. Rows run in parallel (OpenMP, static schedule); the row kernels are
+ * norm_row.h's, shared with the fused gate ops that normalise inside a row.
  * Not here: batch/group norm, or normalising over more than the last dim.
  * Shape letters: R rows (the product of the leading dims), D the normalised (last) dim. */
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../autograd/node.h"
 #include "../tensor/isa_impl.h"
+#include "norm_row.h"
 #include "ops.h"
 
-/* Rows per block of the weight/bias gradient: each block sums its rows in double in row order and
- * the blocks are added in block order, so dweight/dbias do not depend on the thread count. */
-enum { LN_ROW_BLOCK = 32 };
 /* sg_node.iarg slots: whether weight / bias were given (inputs 1 and 2 when present, in order). */
 enum { LN_HAS_W = 0, LN_HAS_B = 1 };
-
-/* Row sums use this many independent double accumulators, lane j % LN_LANES, added in lane order
- * at the end: the loop vectorises (a single accumulator is one serial add chain) and the order is
- * still fixed, so results stay deterministic. */
-#define LN_LANES 8
-
-/* acc = sum over j in [0, D) of EXPR (in double, j bound inside EXPR), lane-blocked as above. */
-#define LANE_SUM(acc, D, EXPR)                                                                     \
-    do {                                                                                           \
-        double l_[LN_LANES] = {0};                                                                 \
-        int64_t b_ = 0;                                                                            \
-        for (; b_ + LN_LANES <= (D); b_ += LN_LANES)                                               \
-            for (int k_ = 0; k_ < LN_LANES; k_++) {                                                \
-                const int64_t j = b_ + k_;                                                         \
-                l_[k_] += (EXPR);                                                                  \
-            }                                                                                      \
-        for (int k_ = 0; b_ + k_ < (D); k_++) {                                                    \
-            const int64_t j = b_ + k_;                                                             \
-            l_[k_] += (EXPR);                                                                      \
-        }                                                                                          \
-        acc = 0;                                                                                   \
-        for (int k_ = 0; k_ < LN_LANES; k_++) acc += l_[k_];                                       \
-    } while (0)
 
 enum { LN_STACK_ROWS = 16 }; /* rows whose statistics a no-grad call keeps on the stack */
 
@@ -59,22 +34,16 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
     return c;
 }
 
-/* Forward of one row: two passes for the statistics (mean, then the centred sum of squares: no
- * cancellation), one for y. Statistics in double; the output loop in T (vectorises). One
- * SG_ISA_KERNEL per dtype (tensor/isa_impl.h); LN_FWD_LOOP runs the rows in parallel. */
-#define LN_FWD_ROW(T)                                                                              \
+/* Forward of one row: the statistics (norm_row.h: two passes in double, no cancellation), then y
+ * in T (vectorises). Backward of one row: dx (norm_row.h). One SG_ISA_KERNEL per dtype
+ * (tensor/isa_impl.h); the loops below run the rows in parallel. */
+#define LN_ROWS(T, S)                                                                              \
     SG_ISA_KERNEL(ln_fwd_##T,                                                                      \
                   (const T *restrict px, const T *restrict wb, const T *restrict bb, T *restrict py, \
                    int64_t D, double eps, double *mean, double *rstd),                             \
                   (px, wb, bb, py, D, eps, mean, rstd)) {                                          \
-        double s, q;                                                                               \
-        LANE_SUM(s, D, (double)px[j]);                                                             \
-        double m = s / (double)D;                                                                  \
-        LANE_SUM(q, D, ((double)px[j] - m) * ((double)px[j] - m));                                 \
-        double r = 1.0 / sqrt(q / (double)D + eps);                                                \
-        *mean = m;                                                                                 \
-        *rstd = r;                                                                                 \
-        const T mt = (T)m, rt = (T)r;                                                              \
+        sg__ln_stats_##S(px, D, eps, mean, rstd);                                                  \
+        const T mt = (T)*mean, rt = (T)*rstd;                                                      \
         if (wb && bb)                                                                              \
             for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt * wb[j] + bb[j];             \
         else if (wb)                                                                               \
@@ -83,47 +52,16 @@ static ln_ctx *ln_ctx_new(int64_t R, int64_t D) {
             for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt + bb[j];                     \
         else                                                                                       \
             for (int64_t j = 0; j < D; j++) py[j] = (px[j] - mt) * rt;                             \
-    }
-
-/* Backward of rows [i0, i1), one pass over them: with xh = (x - mean) rstd and gy = g w,
- *   dx = rstd (gy - mean_j(gy) - xh mean_j(gy xh)),  dw = sum_rows g xh,  db = sum_rows g.
- * qw/qb (D doubles, or NULL) receive the rows' partial dw/db; dxb NULL: no dx. */
-#define LN_BW_ROWS(T)                                                                              \
+    }                                                                                              \
     SG_ISA_KERNEL(ln_bw_##T,                                                                       \
-                  (const T *xb, const T *gb, const T *restrict wb, T *dxb, const double *mean,     \
-                   const double *rstd, double *restrict qw, double *restrict qb, int64_t i0, int64_t i1, \
-                   int64_t D),                                                                     \
-                  (xb, gb, wb, dxb, mean, rstd, qw, qb, i0, i1, D)) {                              \
-        if (qw) memset(qw, 0, (size_t)D * sizeof *qw);                                             \
-        if (qb) memset(qb, 0, (size_t)D * sizeof *qb);                                             \
-        for (int64_t i = i0; i < i1; i++) {                                                        \
-            const T *restrict px = xb + i * D, *restrict pg = gb + i * D;                          \
-            const T mt = (T)mean[i], rt = (T)rstd[i];                                              \
-            if (qw)                                                                                \
-                for (int64_t j = 0; j < D; j++) qw[j] += (double)(pg[j] * ((px[j] - mt) * rt));    \
-            if (qb)                                                                                \
-                for (int64_t j = 0; j < D; j++) qb[j] += (double)pg[j];                            \
-            if (!dxb) continue;                                                                    \
-            double sa, sb;                                                                         \
-            if (wb) {                                                                              \
-                LANE_SUM(sa, D, (double)(pg[j] * wb[j]));                                          \
-                LANE_SUM(sb, D, (double)(pg[j] * wb[j] * ((px[j] - mt) * rt)));                    \
-            } else {                                                                               \
-                LANE_SUM(sa, D, (double)pg[j]);                                                    \
-                LANE_SUM(sb, D, (double)(pg[j] * ((px[j] - mt) * rt)));                            \
-            }                                                                                      \
-            const T a = (T)(sa / (double)D), b = (T)(sb / (double)D);                              \
-            T *restrict pd = dxb + i * D;                                                          \
-            if (wb)                                                                                \
-                for (int64_t j = 0; j < D; j++) pd[j] = rt * (pg[j] * wb[j] - a - (px[j] - mt) * rt * b); \
-            else                                                                                   \
-                for (int64_t j = 0; j < D; j++) pd[j] = rt * (pg[j] - a - (px[j] - mt) * rt * b);  \
-        }                                                                                          \
-    }
-LN_FWD_ROW(float)
-LN_FWD_ROW(double)
-LN_BW_ROWS(float)
-LN_BW_ROWS(double)
+                  (const T *restrict px, const T *restrict pg, const T *restrict wb, double mean, \
+                   double rstd, int64_t D, T *restrict pd),                                        \
+                  (px, pg, wb, mean, rstd, D, pd)) {                                               \
+        sg__ln_row_bw_##S(px, pg, wb, mean, rstd, D, pd);                                          \
+    }                                                                                              \
+    SG_LN_PARAM_GRADS(T, S)
+LN_ROWS(float, f32)
+LN_ROWS(double, f64)
 
 #define LN_FWD_LOOP(T)                                                                             \
     do {                                                                                           \
@@ -135,38 +73,26 @@ LN_BW_ROWS(double)
         for (int64_t i = 0; i < R; i++) row(xb + i * D, wb, bb, yb + i * D, D, eps, &c->mean[i], &c->rstd[i]); \
     } while (0)
 
-/* Backward in blocks of LN_ROW_BLOCK rows; pw/pb (nblk x D doubles) receive each block's partial
- * dw/db. */
-#define LN_BW_LOOP(T)                                                                              \
+/* Backward: dx row by row (rows in parallel), then dweight / dbias by the column pass of
+ * norm_row.h (columns in parallel, each summed over the rows in row order). */
+#define LN_BW(T, S)                                                                                \
     do {                                                                                           \
         const T *xb = (const T *)sg__ptr(xc), *gb = (const T *)sg__ptr(gc);                        \
         const T *wb = wc ? (const T *)sg__ptr(wc) : NULL;                                          \
-        T *dxb = gx ? (T *)sg__ptr(gx) : NULL;                                                     \
-        SG_ISA_FN(ln_bw_##T) *rows = SG_ISA_PICK(ln_bw_##T);                                       \
-        SG_OMP_FOR_IF(nblk > 1 && R * D >= SG_PAR_MIN)                                             \
-        for (int64_t k = 0; k < nblk; k++) {                                                       \
-            int64_t i0 = k * LN_ROW_BLOCK, i1 = i0 + LN_ROW_BLOCK < R ? i0 + LN_ROW_BLOCK : R;     \
-            rows(xb, gb, wb, dxb, c->mean, c->rstd, pw ? pw + k * D : NULL, pb ? pb + k * D : NULL, i0, i1, D); \
+        if (gx) {                                                                                  \
+            T *dxb = (T *)sg__ptr(gx);                                                             \
+            SG_ISA_FN(ln_bw_##T) *row = SG_ISA_PICK(ln_bw_##T);                                    \
+            SG_OMP_FOR_IF(R > 1 && R * D >= SG_PAR_MIN)                                            \
+            for (int64_t i = 0; i < R; i++) row(xb + i * D, gb + i * D, wb, c->mean[i], c->rstd[i], D, dxb + i * D); \
         }                                                                                          \
+        if (gw || gbias)                                                                           \
+            ln_param_grads_##S(R, D, xb, D, c->mean, c->rstd, gb, D, gw ? (T *)sg__ptr(gw) : NULL, \
+                               gbias ? (T *)sg__ptr(gbias) : NULL);                                \
     } while (0)
-
-/* out (D) = sum over the nblk blocks (in order) of part (nblk x D) */
-static sg_tensor *sum_blocks(sg_dtype dt, const double *part, int64_t nblk, int64_t D) {
-    sg_tensor *t = sg__alloc(dt, 1, &D, false);
-    if (!t) return NULL;
-    SG_OMP_FOR_IF(nblk * D >= SG_PAR_MIN)
-    for (int64_t j = 0; j < D; j++) {
-        double s = 0;
-        for (int64_t k = 0; k < nblk; k++) s += part[k * D + j];
-        if (dt == SG_F32) ((float *)sg__ptr(t))[j] = (float)s;
-        else ((double *)sg__ptr(t))[j] = s;
-    }
-    return t;
-}
 
 static int layer_norm_bw(sg_node *n, const sg_tensor *gout) {
     const ln_ctx *c = n->ctx;
-    int64_t R = c->R, D = c->D, nblk = (R + LN_ROW_BLOCK - 1) / LN_ROW_BLOCK;
+    int64_t R = c->R, D = c->D;
     bool has_w = n->iarg[LN_HAS_W], has_b = n->iarg[LN_HAS_B];
     int iw = 1, ib = has_w ? 2 : 1;
     sg_tensor *x = n->in[0], *w = has_w ? n->in[iw] : NULL;
@@ -175,25 +101,25 @@ static int layer_norm_bw(sg_node *n, const sg_tensor *gout) {
     if ((!want_x && !want_w && !want_b) || R == 0) return SG_OK;
     sg_tensor *xc = sg__contig(x), *gc = sg__contig(gout), *wc = w ? sg__contig(w) : NULL;
     sg_tensor *gx = want_x ? sg__alloc(x->dtype, x->ndim, x->shape, false) : NULL;
-    double *pw = want_w ? malloc((size_t)(nblk * D) * sizeof *pw) : NULL;
-    double *pb = want_b ? malloc((size_t)(nblk * D) * sizeof *pb) : NULL;
+    sg_tensor *gw = want_w ? sg__alloc(x->dtype, 1, &D, false) : NULL;
+    sg_tensor *gbias = want_b ? sg__alloc(x->dtype, 1, &D, false) : NULL;
     int rc = SG_OK;
-    if (!xc || !gc || (w && !wc) || (want_x && !gx) || (want_w && !pw) || (want_b && !pb)) {
+    if (!xc || !gc || (w && !wc) || (want_x && !gx) || (want_w && !gw) || (want_b && !gbias)) {
         rc = sg_set_error(SG_ERR_MEM, "%s backward: out of memory", n->name);
     } else if (x->dtype == SG_F32) {
-        LN_BW_LOOP(float);
+        LN_BW(float, f32);
     } else {
-        LN_BW_LOOP(double);
+        LN_BW(double, f64);
     }
     if (xc) sg__unref(xc);
     if (gc) sg__unref(gc);
     if (wc) sg__unref(wc);
-    if (!rc && gx) rc = sg__grad_accum(x, gx);
-    else if (gx) sg__unref(gx);
-    if (!rc && pw) rc = sg__grad_accum(w, sum_blocks(x->dtype, pw, nblk, D));
-    if (!rc && pb) rc = sg__grad_accum(n->in[ib], sum_blocks(x->dtype, pb, nblk, D));
-    free(pw);
-    free(pb);
+    sg_tensor *grads[3] = {gx, gw, gbias}, *into[3] = {x, w, has_b ? n->in[ib] : NULL};
+    for (int k = 0; k < 3; k++) {
+        if (!grads[k]) continue;
+        if (!rc) rc = sg__grad_accum(into[k], grads[k]);
+        else sg__unref(grads[k]);
+    }
     return rc;
 }
 

@@ -228,6 +228,20 @@ sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c);
  * h W_hh^T + b_hh, order r, z, n; h (B, H) -> h' (B, H):
  * r = s(xr + hr), z = s(xz + hz), n = tanh(xn + r hn), h' = (1 - z) n + z h. */
 sg_tensor *sg_gru_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *h);
+/** LayerNorm-LSTM step after the matrix products and the gates' layer norms (Ba et al. 2016, the
+ * form of PyTorch's benchmarks/fastrnns LayerNormLSTMCell): xg, hg (B, 4H) gate pre-activations in
+ * order i, f, g, o (hg may be NULL: xg is then the whole pre-activation), c (B, H), weight and bias
+ * (H) or NULL (each independently) -> (2, B, H) holding h' and c':
+ *   c~ = s(f) c + s(i) tanh(g),  c' = layer_norm(c~) weight + bias,  h' = s(o) tanh(c'),
+ * the layer norm over H with eps (biased variance, as sg_layer_norm). One pass per batch row and
+ * one closed-form backward (to xg, hg, c, weight, bias); it equals sg_lstm_pointwise(xg, hg, c)'s
+ * c' through sg_layer_norm, sg_tanh and sg_mul. Rows run in parallel; the weight/bias gradients
+ * are summed in row order, so results do not depend on the thread count. Returns a tape-owned
+ * tensor, or NULL: SG_ERR_NULL for a NULL xg or c, SG_ERR_SHAPE (naming the argument) unless c is
+ * (B, H), xg and hg (B, 4H), weight and bias (H); SG_ERR_DTYPE for mixed dtypes; SG_ERR_ARG for eps
+ * negative, NaN or infinite. */
+sg_tensor *sg_lnlstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c, sg_tensor *weight, sg_tensor *bias,
+                               double eps);
 
 /* ---- normalisation ---- */
 /** Layer normalisation over the last dim, one fused op: x (..., D) -> (..., D),

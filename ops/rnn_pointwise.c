@@ -27,21 +27,10 @@ static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_
     return false;
 }
 
-static SG_ALWAYS_INLINE double sigm(double x) {
-    double e = exp(-fabs(x));
-    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
-}
-/* per-dtype gate functions: float32 uses the vectorisable ones in fastmath.h */
-#define SIGM_float(x) sg__sigmoidf(x)
-#define TANH_float(x) sg__tanhf(x)
-#define SIGM_double(x) sigm(x)
-#define TANH_double(x) tanh(x)
-#define SIGM(T, x) SIGM_##T(x)
-#define TANH(T, x) TANH_##T(x)
-/* the row loops vectorise in float32; float64 calls libm (clang would warn on an omp simd it cannot do) */
-#define SIMD_float SG_PRAGMA(omp simd)
-#define SIMD_double
-#define SIMD(T) SIMD_##T
+/* per-dtype gate functions and row-loop pragma (fastmath.h): float32 uses the vectorisable ones */
+#define SIGM(T, x) SG_SIGM(T, x)
+#define TANH(T, x) SG_TANH(T, x)
+#define SIMD(T) SG_SIMD(T)
 
 /* ---- LSTM: xg, hg (B,4H) gate pre-activations in order i,f,g,o; c (B,H) -> (2,B,H) = [h; c'] ---- */
 

@@ -55,12 +55,8 @@ _Static_assert(sizeof U_INFO / sizeof U_INFO[0] == U_COUNT, "one U_INFO entry pe
 /* Logistic function, exact limits for large |x|: exp of a non-positive number never overflows, so
  * sigmoid(+-1000) is exactly 1 and 0 with no inf/inf. float32 sigmoid and tanh are fastmath.h's
  * vectorisable ones (a few ulp, the same the fused gate ops use); float64 keeps libm. */
-static inline double sigmoid_f64(double x) {
-    double e = exp(-fabs(x));
-    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
-}
 static inline double tanh_f64(double x) { return tanh(x); }
-#define SIGMOID(x) _Generic((x), float: sg__sigmoidf, double: sigmoid_f64)(x)
+#define SIGMOID(x) _Generic((x), float: sg__sigmoidf, double: sg__sigmoid)(x)
 #define TANH(x) _Generic((x), float: sg__tanhf, double: tanh_f64)(x)
 
 /* GELU, exact: x Phi(x) with Phi the standard normal CDF, Phi(x) = (1 + erf(x / sqrt 2)) / 2;

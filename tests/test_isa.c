@@ -88,6 +88,22 @@ static void fam_gru(sg_dtype dt, blob *b) {
     }
 }
 
+/* ops/lnlstm_pointwise.c: two gate inputs with weight and bias, one without; a size whose rows and
+ * weight/bias column pass run in parallel */
+static void fam_lnlstm(sg_dtype dt, blob *b) {
+    const int64_t B[] = {3, 160}, H[] = {37, 256};
+    for (int s = 0; s < 2; s++) {
+        sg_tensor *in[5] = {input(dt, 2, (int64_t[]){B[s], 4 * H[s]}, -9, 9, 71),
+                            input(dt, 2, (int64_t[]){B[s], 4 * H[s]}, -3, 3, 72),
+                            input(dt, 2, (int64_t[]){B[s], H[s]}, -4, 4, 73), input(dt, 1, &H[s], 0.5, 1.5, 74),
+                            input(dt, 1, &H[s], -1, 1, 75)};
+        run_backward(b, sg_lnlstm_pointwise(in[0], in[1], in[2], in[3], in[4], 1e-5), in, 5, 76);
+        sg_tensor *in1[2] = {input(dt, 2, (int64_t[]){B[s], 4 * H[s]}, -12, 12, 77),
+                             input(dt, 2, (int64_t[]){B[s], H[s]}, -4, 4, 78)};
+        run_backward(b, sg_lnlstm_pointwise(in1[0], NULL, in1[1], NULL, NULL, 1e-5), in1, 2, 79);
+    }
+}
+
 /* ops/norm.c: with weight and bias, weight only, neither; several row blocks; odd D */
 static void fam_layer_norm(sg_dtype dt, blob *b) {
     const int64_t R[] = {70, 9, 200}, D[] = {300, 5, 256};
@@ -160,6 +176,7 @@ static const struct {
     {"lstm_pointwise", fam_lstm},
     {"gru_pointwise", fam_gru},
     {"layer_norm", fam_layer_norm},
+    {"lnlstm_pointwise", fam_lnlstm},
     {"elementwise, copies, sums to shape", fam_elementwise},
     {"unary", fam_unary},
 };
