@@ -11,8 +11,8 @@ static int mgu_step(const sg_cell_ctx *c, sg_tensor *const *p, sg_tensor *xg, sg
     int64_t H = c->H;
     sg_tensor *h = s[0];
     sg_tensor *f = sg_sigmoid(sg_linear_add(h, p[SG_MGU_W_HF], NULL, sg_narrow(xg, 1, 0, H)));
-    sg_tensor *hh = sg_tanh(sg_linear_add(sg_mul(f, h), p[SG_MGU_W_HH], NULL, sg_narrow(xg, 1, H, H)));
-    s_out[0] = sg_add(h, sg_mul(f, sg_sub(hh, h))); /* (1 - f) h + f h~ */
+    sg_tensor *ah = sg_linear_add(sg_mul(f, h), p[SG_MGU_W_HH], NULL, sg_narrow(xg, 1, H, H));
+    s_out[0] = sg_gated_tanh_update(ah, f, h); /* (1 - f) h + f tanh(ah), one fused op */
     return s_out[0] ? SG_OK : sg_last_status();
 }
 

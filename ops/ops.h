@@ -228,6 +228,14 @@ sg_tensor *sg_lstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c);
  * h W_hh^T + b_hh, order r, z, n; h (B, H) -> h' (B, H):
  * r = s(xr + hr), z = s(xz + hz), n = tanh(xn + r hn), h' = (1 - z) n + z h. */
 sg_tensor *sg_gru_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *h);
+/** The convex gated update of a recurrent state: a, z, h of one shape (any) -> (1 - z) h + z tanh(a)
+ * (the tail of a Minimal Gated Unit step, z the update gate's value, a the candidate's
+ * pre-activation). One pass and one closed-form backward (to a, z and h) instead of sg_tanh,
+ * sg_sub, sg_mul and sg_add, which it equals; elements run in parallel (results do not depend on
+ * the thread count). Strided inputs are read through contiguous copies. Returns a tape-owned
+ * tensor, or NULL: SG_ERR_NULL for a NULL input, SG_ERR_SHAPE (naming z or h) when the shapes
+ * differ, SG_ERR_DTYPE for mixed dtypes. */
+sg_tensor *sg_gated_tanh_update(sg_tensor *a, sg_tensor *z, sg_tensor *h);
 /** LayerNorm-LSTM step after the matrix products and the gates' layer norms (Ba et al. 2016, the
  * form of PyTorch's benchmarks/fastrnns LayerNormLSTMCell): xg, hg (B, 4H) gate pre-activations in
  * order i, f, g, o (hg may be NULL: xg is then the whole pre-activation), c (B, H), weight and bias
@@ -249,8 +257,8 @@ sg_tensor *sg_lnlstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c, sg_te
  * dim of each row (as torch.nn.functional.layer_norm with normalized_shape (D)). weight and bias
  * are (D) tensors of x's dtype, or NULL for none (each independently). The per-row mean and
  * 1/sqrt(var + eps) are kept for the fused backward, which gives the gradients of x, weight and
- * bias in one pass. Statistics are computed in double; rows run in parallel and the weight/bias
- * gradients are summed in fixed row blocks, so results do not depend on the thread count.
+ * bias. Statistics are computed in double; rows run in parallel and each weight/bias gradient
+ * column is summed over the rows in row order, so results do not depend on the thread count.
  * Returns a tape-owned tensor, or NULL: SG_ERR_SHAPE for a 0-d x or a weight/bias that is not (D),
  * SG_ERR_DTYPE for mixed dtypes, SG_ERR_ARG for eps negative, NaN or infinite. */
 sg_tensor *sg_layer_norm(sg_tensor *x, sg_tensor *weight, sg_tensor *bias, double eps);

@@ -105,6 +105,16 @@ static void fam_lnlstm(sg_dtype dt, blob *b) {
     }
 }
 
+/* ops/gated_update.c: one chunk, and several in parallel */
+static void fam_gated_update(sg_dtype dt, blob *b) {
+    const int64_t shape[2][2] = {{7, 29}, {64, 300}};
+    for (int s = 0; s < 2; s++) {
+        sg_tensor *in[3] = {input(dt, 2, shape[s], -9, 9, 81), input(dt, 2, shape[s], 0, 1, 82),
+                            input(dt, 2, shape[s], -2, 2, 83)};
+        run_backward(b, sg_gated_tanh_update(in[0], in[1], in[2]), in, 3, 84);
+    }
+}
+
 /* ops/norm.c: with weight and bias, weight only, neither; several row blocks; odd D */
 static void fam_layer_norm(sg_dtype dt, blob *b) {
     const int64_t R[] = {70, 9, 200}, D[] = {300, 5, 256};
@@ -178,6 +188,7 @@ static const struct {
     {"gru_pointwise", fam_gru},
     {"layer_norm", fam_layer_norm},
     {"lnlstm_pointwise", fam_lnlstm},
+    {"gated_tanh_update", fam_gated_update},
     {"elementwise, copies, sums to shape", fam_elementwise},
     {"unary", fam_unary},
 };
