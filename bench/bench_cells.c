@@ -215,6 +215,7 @@ static int cells_main(const opts *o) {
            "%d warm-up + median of %d x %d steps%s; load average %.2f\n",
            CW_D, CW_H, (long long)T, (long long)B, o->warmup, o->repeats, o->steps,
            o->smoke ? ", SMOKE (shapes shrunk)" : "", load0);
+    bu_print_build();
     int fails = 0;
     for (int ti = 0; ti < o->nthreads; ti++) {
         sg_set_num_threads(o->threads[ti]);

@@ -1006,6 +1006,7 @@ int main(int argc, char **argv) {
     bool mem = hwm_reset();
     printf("bench_rnn: seqgrad RNN workloads (WORKLOADS.md), %d warm-up + median of %d steps%s, %ld CPUs\n",
            o.warmup, o.steps, o.smoke ? ", SMOKE (shapes shrunk: not comparable)" : "", sysconf(_SC_NPROCESSORS_ONLN));
+    bu_print_build();
     if (!mem) printf("memory: /proc/self/clear_refs not writable: peak memory not measured\n");
     if (o.run[BK_TORCH] && !torch) printf("PyTorch: skipped (%s)\n", why);
 #if !SEQGRAD_HAVE_DNNL

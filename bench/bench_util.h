@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "seqgrad.h"
+
 enum { BU_LINE = 1024 };
 #define BU_KB_PER_MB 1024.0
 
@@ -71,5 +73,13 @@ static inline int bu_hwm_reset(void) {
 /* Gives freed heap memory back to the kernel, so that the next high-water increase counts every
  * byte the next phase touches (glibc otherwise keeps freed chunks resident). */
 static inline void bu_trim(void) { malloc_trim(0); }
+
+/* One line naming the build the numbers come from: version and the element kernels' instruction
+ * set (SEQGRAD_ISA=baseline|avx2|avx512 picks it in a portable build). */
+static inline void bu_print_build(void) {
+    const sg_version_info *v = sg_library_version();
+    printf("seqgrad %s, element kernels: %s (%s)\n", v->string, v->isa_dispatch ? sg_isa_name(sg_get_isa()) : v->isa,
+           v->isa_dispatch ? "run-time dispatch" : "no run-time dispatch");
+}
 
 #endif

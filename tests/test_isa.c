@@ -3,8 +3,9 @@
  * avx512) as at SG_ISA_BASELINE, float32 and float64. Bitwise, not a tolerance: every dispatched
  * kernel is elementwise or sums in a fixed order that does not depend on the level (ops/norm.c's
  * lane sums, tensor/kernels.c's column sums), and the library is built without FMA contraction.
- * Also the level API (sg_set_isa and its errors, names) and SEQGRAD_ISA as read at load: CTest runs
- * this binary again with SEQGRAD_ISA=baseline (SEQGRAD_ISA_EXPECT=baseline) and with a bad value. */
+ * A new dispatched kernel family gets a row in FAMILIES. Also the level API (sg_set_isa and its
+ * errors, names) and SEQGRAD_ISA as read at load: CTest runs this binary again with
+ * SEQGRAD_ISA=baseline (SEQGRAD_ISA_EXPECT=baseline) and with a bad value. */
 #include <stdlib.h>
 #include <string.h>
 
