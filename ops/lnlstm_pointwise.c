@@ -184,14 +184,6 @@ static int lnlstm_bw(sg_node *n, const sg_tensor *gout) {
     return give(n, ib, dbias, rc);
 }
 
-static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_t B, int64_t n) {
-    if (t->ndim == 2 && t->shape[0] == B && t->shape[1] == n) return true;
-    char b[SG_SHAPE_BUF];
-    sg_set_error(SG_ERR_SHAPE, "%s: %s must be (%lld, %lld), got %s", op, arg, (long long)B, (long long)n,
-                 sg__shape_str(t->ndim, t->shape, b, sizeof b));
-    return false;
-}
-
 /* weight or bias: NULL, or (H) of c's dtype */
 static bool check_affine(const char *op, const char *arg, const sg_tensor *p, const sg_tensor *c, int64_t H) {
     if (!p) return true;
@@ -216,7 +208,7 @@ sg_tensor *sg_lnlstm_pointwise(sg_tensor *xg, sg_tensor *hg, sg_tensor *c, sg_te
         return NULL;
     }
     int64_t B = c->shape[0], H = c->shape[1];
-    if (!check_2d(op, "xg", xg, B, LSTM_G * H) || (hg && !check_2d(op, "hg", hg, B, LSTM_G * H))) return NULL;
+    if (!sg__check_2d(op, "xg", xg, B, LSTM_G * H) || (hg && !sg__check_2d(op, "hg", hg, B, LSTM_G * H))) return NULL;
     if (!check_affine(op, "weight", weight, c, H) || !check_affine(op, "bias", bias, c, H)) return NULL;
     if (!(eps >= 0) || isinf(eps)) {
         sg_set_error(SG_ERR_ARG, "%s: eps must be finite and >= 0 (got %g)", op, eps);

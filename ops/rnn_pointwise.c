@@ -19,14 +19,6 @@ enum { LSTM_G = 4, GRU_G = 3, PW_COST = 8 };
 enum { SAVED_STATE = 0, SAVED_XG = 1, SAVED_HG = 2 };
 enum { IN_XG = 0, IN_STATE = 1, IN_HG = 2 }; /* node inputs (hg last: it may be absent) */
 
-static bool check_2d(const char *op, const char *arg, const sg_tensor *t, int64_t B, int64_t n) {
-    if (t->ndim == 2 && t->shape[0] == B && t->shape[1] == n) return true;
-    char b[SG_SHAPE_BUF];
-    sg_set_error(SG_ERR_SHAPE, "%s: %s must be (%lld, %lld), got %s", op, arg, (long long)B, (long long)n,
-                 sg__shape_str(t->ndim, t->shape, b, sizeof b));
-    return false;
-}
-
 /* per-dtype gate functions and row-loop pragma (fastmath.h): float32 uses the vectorisable ones */
 #define SIGM(T, x) SG_SIGM(T, x)
 #define TANH(T, x) SG_TANH(T, x)
@@ -273,7 +265,7 @@ static sg_tensor *pointwise(const pw_op *op, sg_tensor *xg, sg_tensor *hg, sg_te
         return NULL;
     }
     int64_t B = s->shape[0], H = s->shape[1];
-    if (!check_2d(op->name, "xg", xg, B, op->gates * H) || (hg && !check_2d(op->name, "hg", hg, B, op->gates * H)))
+    if (!sg__check_2d(op->name, "xg", xg, B, op->gates * H) || (hg && !sg__check_2d(op->name, "hg", hg, B, op->gates * H)))
         return NULL;
     sg_tensor *in[3] = {[IN_XG] = xg, [IN_STATE] = s, [IN_HG] = hg};
     sg_tensor *xc = sg__contig(xg), *hc = hg ? sg__contig(hg) : NULL, *st = sg__contig(s);

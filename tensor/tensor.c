@@ -205,6 +205,14 @@ bool sg__register(sg_tensor *t) {
     return false;
 }
 
+bool sg__check_2d(const char *fn, const char *arg, const sg_tensor *t, int64_t rows, int64_t cols) {
+    if (t->ndim == 2 && t->shape[0] == rows && t->shape[1] == cols) return true;
+    char b[SG_SHAPE_BUF];
+    sg_set_error(SG_ERR_SHAPE, "%s: %s must be (%lld, %lld), got %s", fn, arg, (long long)rows, (long long)cols,
+                 sg__shape_str(t->ndim, t->shape, b, sizeof b));
+    return false;
+}
+
 bool sg__check_arg(const sg_tensor *t, const char *fn, const char *arg) {
     sg__threads_sync();
     if (!t) {

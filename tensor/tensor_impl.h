@@ -100,6 +100,8 @@ bool sg__register(sg_tensor *t);
 /* Validate a tensor argument of a public call. On failure records the error (or treats NULL as
  * propagation when an error is pending) and returns false. */
 bool sg__check_arg(const sg_tensor *t, const char *fn, const char *arg);
+/* Is t (rows, cols)? If not, records SG_ERR_SHAPE "fn: arg must be (rows, cols), got (...)". */
+bool sg__check_2d(const char *fn, const char *arg, const sg_tensor *t, int64_t rows, int64_t cols);
 /* Adopts the process-wide sg_set_num_threads value on the calling thread if it has not yet
  * (tensor/threads.c). Called by sg__check_arg, so by every public call that takes a tensor. */
 void sg__threads_sync(void);
