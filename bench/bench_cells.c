@@ -143,36 +143,15 @@ typedef struct {
 
 /* torch_cells.py at one thread count: fills the torch rows' medians */
 static void run_torch(const opts *o, int ti, int64_t T, int64_t B, impl_res *res) {
-    char tmp[] = "/tmp/bench_cells_torch_XXXXXX";
-    int fd = mkstemp(tmp);
-    if (fd < 0) return;
-    close(fd);
-    char cmd[2 * BU_LINE];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --threads %d --D %d --H %d --T %lld --B %lld --warmup %d --steps %d --json '%s' 2>&1",
+    char cmd[2 * BU_LINE], js[4 * BU_LINE];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --threads %d --D %d --H %d --T %lld --B %lld --warmup %d --steps %d",
              o->python, TORCH_SCRIPT, o->threads[ti], CW_D, CW_H, (long long)T, (long long)B, o->warmup,
-             o->steps * o->repeats, tmp);
-    fflush(stdout);
-    FILE *p = popen(cmd, "r");
-    if (!p) {
-        unlink(tmp);
-        return;
-    }
-    char line[BU_LINE];
-    while (fgets(line, sizeof line, p)) printf("    torch_cells.py| %s", line);
-    int st = pclose(p);
-    FILE *f = fopen(tmp, "r");
-    char js[4 * BU_LINE] = "";
-    size_t n = f ? fread(js, 1, sizeof js - 1, f) : 0;
-    js[n] = 0;
-    if (f) fclose(f);
-    unlink(tmp);
+             o->steps * o->repeats);
+    int st = bu_run_json(cmd, "torch_cells.py", js, sizeof js);
     for (int k = 0; k < IM_COUNT; k++) {
         if (IMPL[k].ours) continue;
-        char pat[64];
-        snprintf(pat, sizeof pat, "\"%s\": ", IMPL[k].name);
-        const char *q = st == 0 ? strstr(js, pat) : NULL;
-        if (q) res[k].ms[ti] = strtod(q + strlen(pat), NULL);
-        else snprintf(res[k].note, sizeof res[k].note, "torch_cells.py failed (status %d)", st);
+        if (st != 0 || !bu_json_num(js, IMPL[k].name, &res[k].ms[ti]))
+            snprintf(res[k].note, sizeof res[k].note, "torch_cells.py failed (status %d)", st);
     }
 }
 

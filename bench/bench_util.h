@@ -10,10 +10,51 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "seqgrad.h"
 
 enum { BU_LINE = 1024 };
+
+/* Runs the reference script command cmd (without its --json option) with "--json TMP 2>&1"
+ * appended, echoing each line it prints behind "    <tag>| ", and reads the JSON it wrote into
+ * js (n bytes, NUL-terminated; "" when there is none). Returns the command's exit status, or -1
+ * if it could not be started. */
+static inline int bu_run_json(const char *cmd, const char *tag, char *js, size_t n) {
+    js[0] = 0;
+    char tmp[] = "/tmp/seqgrad_bench_json_XXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0) return -1;
+    close(fd);
+    char full[3 * BU_LINE];
+    snprintf(full, sizeof full, "%s --json '%s' 2>&1", cmd, tmp);
+    fflush(stdout);
+    FILE *p = popen(full, "r");
+    if (!p) {
+        unlink(tmp);
+        return -1;
+    }
+    char line[BU_LINE];
+    while (fgets(line, sizeof line, p)) printf("    %s| %s", tag, line);
+    int st = pclose(p);
+    FILE *f = fopen(tmp, "r");
+    size_t got = f ? fread(js, 1, n - 1, f) : 0;
+    js[got] = 0;
+    if (f) fclose(f);
+    unlink(tmp);
+    return st;
+}
+
+/* Stores in *v the number after "key": in js (a flat JSON object as the reference scripts write);
+ * false, *v untouched, when the key is absent. */
+static inline bool bu_json_num(const char *js, const char *key, double *v) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *q = strstr(js, pat);
+    if (!q) return false;
+    *v = strtod(q + strlen(pat), NULL);
+    return true;
+}
 #define BU_KB_PER_MB 1024.0
 
 static inline double bu_now_s(void) {

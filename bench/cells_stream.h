@@ -83,31 +83,11 @@ static int sb_step(int k, sb_ctx *c) {
 
 /* torch_cells.py --stream: fills us[SB_NTORCH] */
 static void sb_torch(const opts *o, int blocks, double *us) {
-    char tmp[] = "/tmp/bench_cells_stream_XXXXXX";
-    int fd = mkstemp(tmp);
-    if (fd < 0) return;
-    close(fd);
-    char cmd[2 * BU_LINE];
-    snprintf(cmd, sizeof cmd, "'%s' '%s' --stream --threads 1 --D %d --H %d --warmup %d --steps %d --block %d --json '%s' 2>&1",
-             o->python, TORCH_SCRIPT, CW_D, CW_H, SB_WARM, blocks, SB_BLOCK, tmp);
-    fflush(stdout);
-    FILE *p = popen(cmd, "r");
-    if (!p) return;
-    char line[BU_LINE];
-    while (fgets(line, sizeof line, p)) printf("    torch_cells.py| %s", line);
-    int st = pclose(p);
-    FILE *f = fopen(tmp, "r");
-    char js[4 * BU_LINE] = "";
-    size_t n = f ? fread(js, 1, sizeof js - 1, f) : 0;
-    js[n] = 0;
-    if (f) fclose(f);
-    unlink(tmp);
-    for (int k = 0; k < SB_NTORCH; k++) {
-        char pat[64];
-        snprintf(pat, sizeof pat, "\"%s\": ", SB_TORCH[k]);
-        const char *q = st == 0 ? strstr(js, pat) : NULL;
-        if (q) us[k] = strtod(q + strlen(pat), NULL);
-    }
+    char cmd[2 * BU_LINE], js[4 * BU_LINE];
+    snprintf(cmd, sizeof cmd, "'%s' '%s' --stream --threads 1 --D %d --H %d --warmup %d --steps %d --block %d",
+             o->python, TORCH_SCRIPT, CW_D, CW_H, SB_WARM, blocks, SB_BLOCK);
+    if (bu_run_json(cmd, "torch_cells.py", js, sizeof js) != 0) return;
+    for (int k = 0; k < SB_NTORCH; k++) bu_json_num(js, SB_TORCH[k], &us[k]);
 }
 
 static int stream_main(const opts *o) {
