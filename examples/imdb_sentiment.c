@@ -207,12 +207,13 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
                   const char *label, bool quiet) {
     int64_t maxT = s->enc.max_len, *order = malloc((size_t)nrows * sizeof *order);
     int64_t *starts = malloc((size_t)(nrows / B + 2) * sizeof *starts);
+    int64_t *pick = malloc((size_t)(B / g_dx.size + 1) * sizeof *pick); /* this process's rows of a batch */
     batch_t b = {.ids = malloc((size_t)(maxT * B) * sizeof *b.ids), .lengths = malloc((size_t)B * sizeof *b.lengths),
                  .y = malloc((size_t)B * sizeof *b.y)};
     double total = NAN;
     int64_t correct = 0, done = 0;
     if (opt) ex_dist_phase(&g_dx, EX_PH_OTHER); /* the epoch's plan counts as training time */
-    if (order && starts && b.ids && b.lengths && b.y) {
+    if (order && starts && pick && b.ids && b.lengths && b.y) {
         int64_t nb = plan(s, nrows, B, !n->o->no_bucket || !opt, rng, order, starts);
         if (nb < 0) sg_set_error(SG_ERR_MEM, "imdb_sentiment: out of memory planning batches");
         ex_progress bar;
@@ -220,11 +221,11 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
         total = nb < 0 ? NAN : 0;
         int64_t mine = 0; /* this process's reviews (done counts the global ones) */
         for (int64_t k = 0; k < nb; k++) {
-            int64_t bs = (starts[k] + B <= nrows ? B : nrows - starts[k]), off, cnt;
+            int64_t bs = (starts[k] + B <= nrows ? B : nrows - starts[k]);
             double l;
-            ex_dist_share(&g_dx, bs, &off, &cnt);
             if (opt) ex_dist_phase(&g_dx, EX_PH_BATCH);
-            make_batch(s, order + starts[k] + off, cnt, &b);
+            int64_t cnt = ex_dist_pick(&g_dx, order + starts[k], bs, pick);
+            make_batch(s, pick, cnt, &b);
             if (opt) ex_dist_phase(&g_dx, EX_PH_OTHER);
             if (step(n, opt, &b, bs, &l, &correct)) {
                 total = NAN;
@@ -244,6 +245,7 @@ static double run(net_t *n, sg_optim *opt, const split_t *s, int64_t nrows, int6
     *acc = done ? (double)correct / (double)done : 0;
     free(order);
     free(starts);
+    free(pick);
     free(b.ids);
     free(b.lengths);
     free(b.y);

@@ -52,6 +52,12 @@ void ex_dist_share(const ex_dist *x, int64_t n, int64_t *off, int64_t *cnt) {
     *cnt = q + (x->rank < r);
 }
 
+int64_t ex_dist_pick(const ex_dist *x, const int64_t *idx, int64_t n, int64_t *out) {
+    int64_t k = 0;
+    for (int64_t i = x->rank; i < n; i += x->size) out[k++] = idx[i];
+    return k;
+}
+
 int ex_dist_begin(ex_dist *x, int64_t n, int64_t B) {
     x->step_examples = B;
     x->steps++;

@@ -54,6 +54,11 @@ int ex_dist_setup(ex_dist *x, sg_model *m, sg_optim *o);
 int ex_dist_check_batch(const ex_dist *x, const char *prog, int64_t batch);
 /* This rank's share of n items: [*off, *off + *cnt), contiguous, sizes differing by at most one. */
 void ex_dist_share(const ex_dist *x, int64_t n, int64_t *off, int64_t *cnt);
+/* This rank's share of a batch idx[0..n), interleaved: rank r takes idx[r], idx[r + N], ... into
+ * out (room for n / N + 1). A batch sorted by length so gives every rank the same mix of lengths
+ * (contiguous shares would give the last rank the longest reviews and every other rank a wait for
+ * it each step). Sizes differ by at most one, as ex_dist_share's. Returns the count. */
+int64_t ex_dist_pick(const ex_dist *x, const int64_t *idx, int64_t n, int64_t *out);
 /* Before the backward of a global batch of B examples of which this rank has n (n may be 0:
  * then skip forward and backward but still call ex_dist_end). Returns 0 or a negative status. */
 int ex_dist_begin(ex_dist *x, int64_t n, int64_t B);
