@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../tensor/isa_impl.h"
 #include "../tensor/kernels.h"
 #include "optim.h"
 
@@ -12,7 +13,7 @@
 #define OPT_EPS 1e-8
 #define RMSPROP_ALPHA 0.99
 #define CLIP_NORM_EPS 1e-6
-enum { MAX_STATES = 3, NORM_BLOCK = 4096, NORM_LANES = 8 };
+enum { MAX_STATES = 3, NORM_BLOCK = 4096, NORM_LANES = 8, OPT_CHUNK = 4096 };
 
 struct sg_optim {
     sg_model *m;
@@ -104,14 +105,24 @@ static void *state_ptr(const sg_optim *o, const char *name) {
     return NULL;
 }
 
-/* The update loops, stamped per dtype. p, g: parameters and gradients; n elements. */
-#define SGD_LOOP(T)                                                                                \
-    do {                                                                                           \
-        T *p = P, *g = G, *buf = state_ptr(o, "momentum_buffer");                                  \
-        const T lr = (T)c->lr, wd = (T)c->weight_decay, mu = (T)c->momentum;                       \
-        const T damp = (T)(1.0 - c->dampening);                                                   \
-        const bool first = o->steps == 0, nest = c->nesterov;                                     \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+/* The update kernels, one per optimizer and dtype, each compiled per instruction set
+ * (tensor/isa_impl.h: the same IEEE operations in the same order at every level, so the same bits)
+ * and run by sg_optim_step over chunks of OPT_CHUNK elements in parallel. p, g: parameters and
+ * gradients; s0, s1, s2: the optimizer's state blocks as each kernel names them (NULL when the
+ * configuration has none); n elements. The constants are the configuration's, in double; each
+ * kernel rounds them to T once, as the step always has. */
+typedef struct {
+    double lr, wd, mu, damp, b1, b2, eps, step_size, bc2_sqrt, decay, alpha;
+    bool first, nest, decoupled;
+} upd_k;
+
+#define UPDATE_KERNELS(T)                                                                          \
+    SG_ISA_KERNEL(sgd_##T, (T *restrict p, const T *restrict g, T *restrict buf, T *restrict s1_,    \
+                            T *restrict s2_, const upd_k *k, int64_t n),                           \
+                  (p, g, buf, s1_, s2_, k, n)) {                                                   \
+        (void)s1_, (void)s2_;                                                                      \
+        const T lr = (T)k->lr, wd = (T)k->wd, mu = (T)k->mu, damp = (T)k->damp;                    \
+        const bool first = k->first, nest = k->nest;                                              \
         for (int64_t i = 0; i < n; i++) {                                                          \
             T d = g[i] + wd * p[i];                                                                \
             if (buf) {                                                                             \
@@ -120,18 +131,14 @@ static void *state_ptr(const sg_optim *o, const char *name) {
             }                                                                                      \
             p[i] -= lr * d;                                                                        \
         }                                                                                          \
-    } while (0)
-
-#define ADAM_LOOP(T)                                                                               \
-    do {                                                                                           \
-        T *p = P, *g = G, *m1 = state_ptr(o, "exp_avg"), *m2 = state_ptr(o, "exp_avg_sq");         \
-        const double t = (double)(o->steps + 1);                                                   \
-        const T b1 = (T)c->beta1, b2 = (T)c->beta2, eps = (T)c->eps;                               \
-        const T step_size = (T)(c->lr / (1.0 - pow(c->beta1, t)));                                \
-        const T bc2_sqrt = (T)sqrt(1.0 - pow(c->beta2, t));                                       \
-        const bool decoupled = c->kind == SG_OPT_ADAMW;                                            \
-        const T wd = (T)c->weight_decay, decay = (T)(1.0 - c->lr * c->weight_decay);               \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+    }                                                                                              \
+    SG_ISA_KERNEL(adam_##T, (T *restrict p, const T *restrict g, T *restrict m1, T *restrict m2,     \
+                             T *restrict s2_, const upd_k *k, int64_t n),                          \
+                  (p, g, m1, m2, s2_, k, n)) {                                                     \
+        (void)s2_;                                                                                 \
+        const T b1 = (T)k->b1, b2 = (T)k->b2, eps = (T)k->eps, step_size = (T)k->step_size;       \
+        const T bc2_sqrt = (T)k->bc2_sqrt, wd = (T)k->wd, decay = (T)k->decay;                    \
+        const bool decoupled = k->decoupled;                                                       \
         for (int64_t i = 0; i < n; i++) {                                                          \
             T d = g[i];                                                                            \
             if (decoupled) p[i] *= decay;                                                          \
@@ -141,15 +148,11 @@ static void *state_ptr(const sg_optim *o, const char *name) {
             T denom = (T)sqrt(m2[i]) / bc2_sqrt + eps;                                             \
             p[i] -= step_size * m1[i] / denom;                                                     \
         }                                                                                          \
-    } while (0)
-
-#define RMSPROP_LOOP(T)                                                                            \
-    do {                                                                                           \
-        T *p = P, *g = G, *sq = state_ptr(o, "square_avg"), *buf = state_ptr(o, "momentum_buffer"); \
-        T *ga = state_ptr(o, "grad_avg");                                                          \
-        const T lr = (T)c->lr, wd = (T)c->weight_decay, a = (T)c->alpha, eps = (T)c->eps;          \
-        const T mu = (T)c->momentum;                                                               \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+    }                                                                                              \
+    SG_ISA_KERNEL(rmsprop_##T, (T *restrict p, const T *restrict g, T *restrict sq, T *restrict buf, \
+                                T *restrict ga, const upd_k *k, int64_t n),                        \
+                  (p, g, sq, buf, ga, k, n)) {                                                     \
+        const T lr = (T)k->lr, wd = (T)k->wd, a = (T)k->alpha, eps = (T)k->eps, mu = (T)k->mu;     \
         for (int64_t i = 0; i < n; i++) {                                                          \
             T d = g[i] + wd * p[i];                                                                \
             sq[i] = a * sq[i] + (1 - a) * d * d;                                                   \
@@ -167,6 +170,29 @@ static void *state_ptr(const sg_optim *o, const char *name) {
                 p[i] -= lr * d / avg;                                                              \
             }                                                                                      \
         }                                                                                          \
+    }
+UPDATE_KERNELS(float)
+UPDATE_KERNELS(double)
+
+/* off + lo, or NULL for an absent state block */
+#define AT(q, lo) ((q) ? (q) + (lo) : NULL)
+/* Runs kernel K##_##T over the flat blocks in chunks of OPT_CHUNK (parallel when large). */
+#define RUN_UPDATE(K, T, S0, S1, S2)                                                               \
+    do {                                                                                           \
+        SG_ISA_FN(K##_##T) *f = SG_ISA_PICK(K##_##T);                                              \
+        T *p = P, *s0 = S0, *s1 = S1, *s2 = S2;                                                    \
+        const T *g = G;                                                                            \
+        int64_t nc = (n + OPT_CHUNK - 1) / OPT_CHUNK;                                              \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t ch = 0; ch < nc; ch++) {                                                      \
+            int64_t lo = ch * OPT_CHUNK, len = n - lo < OPT_CHUNK ? n - lo : OPT_CHUNK;            \
+            f(p + lo, g + lo, AT(s0, lo), AT(s1, lo), AT(s2, lo), &k, len);                        \
+        }                                                                                          \
+    } while (0)
+#define RUN_BY_DTYPE(K, S0, S1, S2)                                                                \
+    do {                                                                                           \
+        if (f32) RUN_UPDATE(K, float, S0, S1, S2);                                                 \
+        else RUN_UPDATE(K, double, S0, S1, S2);                                                    \
     } while (0)
 
 int sg_optim_step(sg_optim *o) {
@@ -176,19 +202,18 @@ int sg_optim_step(sg_optim *o) {
     int64_t n = sg__numel(fp);
     const sg_optim_config *c = &o->cfg;
     bool f32 = fp->dtype == SG_F32;
+    const double t = (double)(o->steps + 1);
+    const upd_k k = {.lr = c->lr, .wd = c->weight_decay, .mu = c->momentum, .damp = 1.0 - c->dampening,
+                     .b1 = c->beta1, .b2 = c->beta2, .eps = c->eps, .alpha = c->alpha,
+                     .step_size = c->lr / (1.0 - pow(c->beta1, t)), .bc2_sqrt = sqrt(1.0 - pow(c->beta2, t)),
+                     .decay = 1.0 - c->lr * c->weight_decay, .first = o->steps == 0, .nest = c->nesterov,
+                     .decoupled = c->kind == SG_OPT_ADAMW};
     switch (c->kind) {
-    case SG_OPT_SGD:
-        if (f32) SGD_LOOP(float);
-        else SGD_LOOP(double);
-        break;
+    case SG_OPT_SGD: RUN_BY_DTYPE(sgd, state_ptr(o, "momentum_buffer"), NULL, NULL); break;
     case SG_OPT_ADAM:
-    case SG_OPT_ADAMW:
-        if (f32) ADAM_LOOP(float);
-        else ADAM_LOOP(double);
-        break;
+    case SG_OPT_ADAMW: RUN_BY_DTYPE(adam, state_ptr(o, "exp_avg"), state_ptr(o, "exp_avg_sq"), NULL); break;
     case SG_OPT_RMSPROP:
-        if (f32) RMSPROP_LOOP(float);
-        else RMSPROP_LOOP(double);
+        RUN_BY_DTYPE(rmsprop, state_ptr(o, "square_avg"), state_ptr(o, "momentum_buffer"), state_ptr(o, "grad_avg"));
         break;
     default: return sg_set_error(SG_ERR_ARG, "sg_optim_step: invalid optimizer");
     }
@@ -225,22 +250,41 @@ int sg_optim_set_steps(sg_optim *o, int64_t steps) {
 
 /* ---- clipping ---- */
 
-/* Sum of squares per block of NORM_BLOCK elements, each block in NORM_LANES interleaved partial
+/* Sum of squares of one block of at most NORM_BLOCK elements in NORM_LANES interleaved partial
  * sums (element i goes to lane i % NORM_LANES) added in lane order: a fixed order whatever the
- * thread count, and independent chains so the loop is not bound by one addition's latency. */
+ * thread count or instruction set, and independent chains so the loop is not bound by one
+ * addition's latency. Per instruction set (tensor/isa_impl.h); *out gets the block's sum. */
+#define NORM_KERNEL(T)                                                                             \
+    SG_ISA_KERNEL(sumsq_##T, (const T *restrict g, int64_t n, double *restrict out), (g, n, out)) {  \
+        double lane[NORM_LANES] = {0}, acc = 0;                                                    \
+        int64_t i = 0;                                                                             \
+        for (; i + NORM_LANES <= n; i += NORM_LANES)                                               \
+            for (int k = 0; k < NORM_LANES; k++) lane[k] += (double)g[i + k] * (double)g[i + k];   \
+        for (int k = 0; i + k < n; k++) lane[k] += (double)g[i + k] * (double)g[i + k];            \
+        for (int k = 0; k < NORM_LANES; k++) acc += lane[k];                                       \
+        *out = acc;                                                                                \
+    }                                                                                              \
+    SG_ISA_KERNEL(scale_##T, (T *restrict g, T s, int64_t n), (g, s, n)) {                         \
+        for (int64_t i = 0; i < n; i++) g[i] *= s;                                                 \
+    }
+NORM_KERNEL(float)
+NORM_KERNEL(double)
+
 #define NORM_LOOP(T)                                                                               \
     do {                                                                                           \
+        SG_ISA_FN(sumsq_##T) *f = SG_ISA_PICK(sumsq_##T);                                          \
         const T *g = sg__ptr(fg);                                                                  \
         SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
-        for (int64_t b = 0; b < nb; b++) {                                                         \
-            double lane[NORM_LANES] = {0}, acc = 0;                                                \
-            int64_t i = b * NORM_BLOCK, end = (b + 1) * NORM_BLOCK < n ? (b + 1) * NORM_BLOCK : n; \
-            for (; i + NORM_LANES <= end; i += NORM_LANES)                                         \
-                for (int k = 0; k < NORM_LANES; k++) lane[k] += (double)g[i + k] * (double)g[i + k]; \
-            for (int k = 0; i + k < end; k++) lane[k] += (double)g[i + k] * (double)g[i + k];      \
-            for (int k = 0; k < NORM_LANES; k++) acc += lane[k];                                   \
-            part[b] = acc;                                                                         \
-        }                                                                                          \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            f(g + b * NORM_BLOCK, n - b * NORM_BLOCK < NORM_BLOCK ? n - b * NORM_BLOCK : NORM_BLOCK, &part[b]); \
+    } while (0)
+#define SCALE_LOOP(T)                                                                              \
+    do {                                                                                           \
+        SG_ISA_FN(scale_##T) *f = SG_ISA_PICK(scale_##T);                                          \
+        T *g = sg__ptr(fg);                                                                        \
+        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        for (int64_t b = 0; b < nb; b++)                                                           \
+            f(g + b * NORM_BLOCK, (T)coef, n - b * NORM_BLOCK < NORM_BLOCK ? n - b * NORM_BLOCK : NORM_BLOCK); \
     } while (0)
 
 double sg_clip_grad_norm(sg_model *m, double max_norm) {
@@ -263,13 +307,8 @@ double sg_clip_grad_norm(sg_model *m, double max_norm) {
     free(part);
     double norm = sqrt(total), coef = max_norm / (norm + CLIP_NORM_EPS);
     if (coef < 1) {
-        if (fg->dtype == SG_F32) {
-            float *g = sg__ptr(fg);
-            for (int64_t i = 0; i < n; i++) g[i] *= (float)coef;
-        } else {
-            double *g = sg__ptr(fg);
-            for (int64_t i = 0; i < n; i++) g[i] *= coef;
-        }
+        if (fg->dtype == SG_F32) SCALE_LOOP(float);
+        else SCALE_LOOP(double);
         sg__bump(fg->storage);
     }
     return norm;

@@ -179,6 +179,41 @@ static void fam_unary(sg_dtype dt, blob *b) {
     }
 }
 
+/* optim/optim.c: every optimizer's update (chunks of 4096 and a ragged tail) and the global-norm
+ * clipping (its lane sums and the scaling), over three steps of seeded gradients */
+static void fam_optim(sg_dtype dt, blob *b) {
+    static const sg_optim_config CFG[] = {
+        {.kind = SG_OPT_SGD, .lr = 0.1, .momentum = 0.9, .nesterov = true, .weight_decay = 0.01},
+        {.kind = SG_OPT_SGD, .lr = 0.1},
+        {.kind = SG_OPT_ADAM, .lr = 1e-2, .weight_decay = 0.01},
+        {.kind = SG_OPT_ADAMW, .lr = 1e-2, .weight_decay = 0.1},
+        {.kind = SG_OPT_RMSPROP, .lr = 1e-2, .momentum = 0.5, .centered = true},
+        {.kind = SG_OPT_RMSPROP, .lr = 1e-2},
+    };
+    enum { STEPS = 3 };
+    const int64_t shape[] = {9000 + 37};
+    for (size_t c = 0; c < sizeof CFG / sizeof CFG[0]; c++) {
+        sg_model *m = sg_model_new(dt);
+        ck_assert_int_eq(sg_model_declare(m, "w", 1, shape, SG_INIT_UNIFORM, 1.0), 0);
+        ck_assert_int_eq(sg_model_finalize(m, 7 + c), 0);
+        sg_optim *o = sg_optim_new(m, &CFG[c]);
+        ck_assert_msg(o != NULL, "%s", sg_last_error());
+        for (int s = 0; s < STEPS; s++) {
+            sg_tensor *g = sg_model_flat_grads(m), *r = input(dt, 1, shape, -3, 3, 90 + 10 * c + (uint64_t)s);
+            void *gp = dt == SG_F32 ? (void *)sg_data_f32(g) : (void *)sg_data_f64(g);
+            ck_assert_int_eq(sg_to_buffer(r, gp, dt), 0);
+            sg_mark_modified(g);
+            sg_tensor_free(r);
+            ck_assert_double_gt(sg_clip_grad_norm(m, 1.0), 1.0); /* clipping active: the scaling runs */
+            ck_assert_int_eq(sg_optim_step(o), 0);
+        }
+        blob_add(b, sg_model_flat_params(m));
+        for (int i = 0; i < sg_optim_state_count(o); i++) blob_add(b, sg_optim_state(o, i));
+        sg_optim_free(o);
+        sg_model_free(m);
+    }
+}
+
 typedef void (*family_fn)(sg_dtype dt, blob *b);
 static const struct {
     const char *name;
@@ -191,6 +226,7 @@ static const struct {
     {"gated_tanh_update", fam_gated_update},
     {"elementwise, copies, sums to shape", fam_elementwise},
     {"unary", fam_unary},
+    {"optimizer updates, gradient clipping", fam_optim},
 };
 enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 
