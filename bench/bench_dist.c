@@ -5,7 +5,9 @@
  * accuracy of each seed with mean, spread and the 2x1 - 1x1 difference, every rank's mean time per
  * step in each phase (the examples' SEQGRAD_EX_PROFILE breakdown: wall/cpu ms), for the 2-process
  * runs the bytes sent per step, the allreduce time and the fraction hidden behind the backward,
- * the load average before and after, and the reduction alone. --json FILE writes all of it for
+ * the load average before and after, the reduction alone, and what two processes sharing the
+ * machine cost without any communication (seed 1 at batch/2: one process alone, then two identical
+ * ones at once; twice the shared one's examples/s bounds 2x1). --json FILE writes all of it for
  * tools/scaling_model.py (docs/scaling.md).
  * Not a micro-benchmark of MPI; it times the examples exactly as a user runs them (throughput =
  * training examples / training seconds as the example reports it: no evaluation, no start-up).
@@ -24,7 +26,7 @@
 
 #include "dist/dist.h"
 
-enum { PATH_BUF = 1024, PATH_EXT = PATH_BUF + 64, CMD_MAX = 16384, LINE_MAX_ = 4096, MAX_SEEDS = 8, NCONF = 3, NEX = 2 };
+enum { PATH_BUF = 1024, PATH_EXT = PATH_BUF + 64, JOB_MAX = 4096, CMD_MAX = 16384, LINE_MAX_ = 4096, MAX_SEEDS = 8, NCONF = 3, NEX = 2 };
 enum { MAX_RANKS = 2, NPH = 7 }; /* the examples' phases (exdist.h) + their total */
 static const char *const PH_NAMES[NPH] = {"batch", "forward", "backward", "wait", "update", "other", "total"};
 
@@ -100,18 +102,24 @@ static void parse_phases(const char *line, result_t *r) {
 /* Runs one training and parses its output: training-set size, parameters and batch from the
  * header, the s/epoch of the final line, the test accuracy, the step-time breakdown and the dist/
  * report line of multi-process runs. */
-static result_t run_one(const example_t *ex, const char *data, const conf_t *c, int seed) {
-    char cmd[CMD_MAX], out[PATH_EXT];
+/* extra: flags appended (NULL: none); twin (one process only): an identical job, without MPI and
+ * with its own output directory, runs at the same time and its output is discarded (the cost of two
+ * processes sharing the machine, communication apart). */
+static result_t run_one(const example_t *ex, const char *data, const conf_t *c, int seed, const char *extra, bool twin) {
+    char cmd[CMD_MAX], out[PATH_EXT], job[JOB_MAX];
     result_t r = {0};
     snprintf(out, sizeof out, "%s/bench_dist_out", g_bindir);
+    snprintf(job, sizeof job, "'%s/%s' --data '%s' %s --threads %d --seed %d --quiet %s --out", g_bindir, ex->name, data,
+             ex->flags, c->threads, seed, extra ? extra : "");
     if (c->procs > 1)
         snprintf(cmd, sizeof cmd,
                  "mkdir -p '%s' && %s --oversubscribe -np %d -x OMP_WAIT_POLICY -x SEQGRAD_DIST_BUCKET_KB -x SEQGRAD_EX_PROFILE "
-                 "'%s/%s' --data '%s' %s --threads %d --seed %d --quiet --out '%s' 2>&1",
-                 out, g_mpirun, c->procs, g_bindir, ex->name, data, ex->flags, c->threads, seed, out);
+                 "%s '%s' 2>&1", out, g_mpirun, c->procs, job, out);
+    else if (twin)
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s_twin' && { %s '%s_twin' >/dev/null 2>&1 & %s '%s' 2>&1; wait; }", out,
+                 out, job, out, job, out);
     else
-        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && '%s/%s' --data '%s' %s --threads %d --seed %d --quiet --out '%s' 2>&1",
-                 out, g_bindir, ex->name, data, ex->flags, c->threads, seed, out);
+        snprintf(cmd, sizeof cmd, "mkdir -p '%s' && %s '%s' 2>&1", out, job, out);
     FILE *p = popen(cmd, "r");
     if (!p) return r;
     char line[LINE_MAX_];
@@ -193,7 +201,12 @@ typedef struct {
     int nranks[NCONF], fails;
     result_t dist; /* the 2-process report, mean over seeds */
     double params, batch;
+    result_t half, shared; /* seed 1 at batch/2, one process alone and beside an identical twin */
 } ex_result;
+
+/* The bound machine sharing alone puts on 2x1/1x1: two ranks of a free reduction would each run a
+ * batch/2 step as fast as the twin-shared job does, so 2x1 <= 2 x its examples/s. */
+static double sharing_bound(const ex_result *e) { return e->med[0] > 0 ? 2 * e->shared.eps / e->med[0] : 0; }
 
 static void print_phases(const ex_result *e, int c) {
     for (int r = 0; r < e->nranks[c]; r++) {
@@ -228,6 +241,9 @@ static void json_ex(FILE *f, const example_t *ex, const ex_result *e, int seeds,
     fprintf(f, "      },\n      \"dist_2x1\": {\"kb_sent_per_step\": %.1f, \"allreduce_ms\": %.4f, \"exposed_ms\": %.4f, "
                "\"hidden_pct\": %.1f, \"hook_ms\": %.4f},\n", e->dist.kb, e->dist.comm_ms, e->dist.exposed_ms,
             e->dist.hidden, e->dist.hook_ms);
+    fprintf(f, "      \"sharing\": {\"batch\": %.0f, \"alone_step_ms\": %.4f, \"shared_step_ms\": %.4f, \"alone_eps\": %.3f, "
+               "\"shared_eps\": %.3f, \"bound_2x1_1x1\": %.4f},\n", e->batch / 2, e->half.ph[0][NPH - 1][0],
+            e->shared.ph[0][NPH - 1][0], e->half.eps, e->shared.eps, sharing_bound(e));
     fprintf(f, "      \"ratio_2x1_1x1\": %.4f, \"ratio_2x1_1x2\": %.4f, \"acc_diff_2x1_1x1\": %.4f, \"failed_runs\": %d\n    }%s\n",
             e->med[0] > 0 ? e->med[2] / e->med[0] : 0, e->med[1] > 0 ? e->med[2] / e->med[1] : 0, e->mean[2] - e->mean[0],
             e->fails, last ? "" : ",");
@@ -301,7 +317,7 @@ int main(int argc, char **argv) {
         int ndist = 0;
         for (int s = 0; s < seeds; s++)
             for (int c = 0; c < NCONF; c++) { /* interleaved, so a load change hits every configuration */
-                result_t r = run_one(&EX[e], data, &CONFS[c], s + 1);
+                result_t r = run_one(&EX[e], data, &CONFS[c], s + 1, NULL, false);
                 x->fails += !r.ok;
                 x->eps[c][s] = r.eps;
                 x->acc[c][s] = r.acc;
@@ -316,6 +332,11 @@ int main(int argc, char **argv) {
                     x->dist.hidden += r.hidden, x->dist.hook_ms += r.hook_ms;
                 }
             }
+        char half[64]; /* the machine alone: batch/2 steps, one process, then two at once without MPI */
+        snprintf(half, sizeof half, "--batch %.0f", x->batch / 2);
+        x->half = run_one(&EX[e], data, &CONFS[0], 1, half, false);
+        x->shared = run_one(&EX[e], data, &CONFS[0], 1, half, true);
+        x->fails += !x->half.ok + !x->shared.ok;
         if (ndist) {
             x->dist.kb /= ndist, x->dist.comm_ms /= ndist, x->dist.exposed_ms /= ndist;
             x->dist.hidden /= ndist, x->dist.hook_ms /= ndist;
@@ -336,6 +357,11 @@ int main(int argc, char **argv) {
         printf("  2 processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step, %.2f ms of it exposed, %.0f %% hidden "
                "behind the backward, %.3f ms/step in the grad-ready hook\n",
                x->dist.kb, x->dist.comm_ms, x->dist.exposed_ms, x->dist.hidden, x->dist.hook_ms);
+        printf("  machine sharing, no MPI (seed 1, batch %.0f, 1 thread): one process %.3f ms/step, two at once %.3f "
+               "ms/step (%+.1f %%): with a free reduction 2x1/1x1 <= %.3f\n", x->batch / 2, x->half.ph[0][NPH - 1][0],
+               x->shared.ph[0][NPH - 1][0],
+               x->half.ph[0][NPH - 1][0] > 0 ? 100 * (x->shared.ph[0][NPH - 1][0] / x->half.ph[0][NPH - 1][0] - 1) : 0.0,
+               sharing_bound(x));
         double diff = x->mean[2] - x->mean[0], noise = x->sd[0] > x->sd[2] ? x->sd[0] : x->sd[2];
         if (seeds > 1)
             printf("  accuracy 2x1 - 1x1: %+.2f points (means of %d seeds); seed-to-seed sd %.2f (1x1), %.2f (2x1): %s\n", diff,

@@ -132,6 +132,14 @@ def loopback(out, b):
     if all(ex[n]["configs"]["1x1"].get("step_ms") and ex[n]["configs"]["2x1"].get("step_ms") for n in names):
         row("2x1/1x1 bound, wall ms: 1x1 step / (slower rank's compute + reduction alone)", bound("wall"))
         row("the same from CPU time (what the ranks computed, whatever the load)", bound("cpu"))
+    if all("sharing" in ex[n] for n in names):
+        # two identical batch/2 jobs at once, no MPI: what sharing the machine costs by itself
+        def share(e, n):
+            h = e["sharing"]
+            return (f"{h['alone_step_ms']:.2f} -> {h['shared_step_ms']:.2f} ms "
+                    f"({100 * (h['shared_step_ms'] / h['alone_step_ms'] - 1):+.1f} %); 2x1/1x1 <= {h['bound_2x1_1x1']:.2f}")
+        row("machine sharing alone: a batch/2 step, one process -> two at once without MPI; the 2x1/1x1 "
+            "this leaves with a free reduction", share)
     out.append("")
     out.append("Where each process's time per training step goes (ms, wall / cpu, mean over seeds; "
                "the examples' `SEQGRAD_EX_PROFILE` breakdown; *wait* is the allreduce not hidden "
