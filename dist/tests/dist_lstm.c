@@ -123,7 +123,7 @@ static void usage_fail(const char *a) {
 static opts parse(int argc, char **argv) {
     opts o = {.dt = SG_F64, .rtol = 1e-12, .kill_rank = NO_RANK, .kill_step = 2, .bad_model_rank = NO_RANK,
               .bad_data_rank = NO_RANK};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) usage_fail(a);
         if (!strcmp(a, "--dtype")) o.dt = !strcmp(v, "f32") ? SG_F32 : SG_F64;
@@ -134,7 +134,6 @@ static opts parse(int argc, char **argv) {
         else if (!strcmp(a, "--bad-model-rank")) o.bad_model_rank = atoi(v);
         else if (!strcmp(a, "--bad-data-rank")) o.bad_data_rank = atoi(v);
         else usage_fail(a);
-        i++;
     }
     return o;
 }
