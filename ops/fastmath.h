@@ -79,9 +79,19 @@ static SG_ALWAYS_INLINE double sg__sigmoid(double x) {
 #define SG_TANH_double(x) tanh(x)
 #define SG_SIGM(T, x) SG_SIGM_##T(x)
 #define SG_TANH(T, x) SG_TANH_##T(x)
-/* `omp simd` for a float32 row loop of such kernels; none for float64, which calls libm (clang
- * warns, so -Werror fails, on an omp simd it cannot do) */
+/* `omp simd` for a float32 row loop of such kernels; none for float64, which calls libm, and none
+ * under AddressSanitizer, whose checks keep clang from vectorising (clang warns, so -Werror fails,
+ * on an omp simd it cannot do) */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SG_SIMD_NO_ASAN 0
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(SG_SIMD_NO_ASAN)
+#define SG_SIMD_float
+#else
 #define SG_SIMD_float SG_PRAGMA(omp simd)
+#endif
 #define SG_SIMD_double
 #define SG_SIMD(T) SG_SIMD_##T
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses of fuzz/ (clang, ASan+UBSan, a separate build in build-fuzz/) and
+# Builds the libFuzzer harnesses of fuzz/ (clang, ASan+UBSan, -Werror: the CI's clang build, in
+# build-fuzz/) and
 # runs each for a fixed time over its committed seed corpus, after replaying every committed crash
 # reproducer in fuzz/crashes/<harness>/. Fails on any crash, leak, timeout or sanitizer report.
 #   scripts/fuzz.sh [seconds-per-harness [harness ...]]   default: 20 s each, every harness
@@ -16,7 +17,7 @@ all=(json safetensors checkpoint idx csv chars imdb)
 max_len=65536
 
 cmake -S . -B "$build" -DCMAKE_C_COMPILER=clang -DSEQGRAD_FUZZ=ON -DSEQGRAD_TESTS=OFF \
-  -DSEQGRAD_WITH_DNNL=OFF -DSEQGRAD_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  -DSEQGRAD_WITH_DNNL=OFF -DSEQGRAD_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEQGRAD_WERROR=ON >/dev/null
 if ! cmake --build "$build" --target fuzz_all -j"${FUZZ_JOBS:-2}" >"$build/fuzz-build.log" 2>&1; then
   grep -E "error" "$build/fuzz-build.log" | head -20; echo "fuzz: build failed, see $build/fuzz-build.log"; exit 1
 fi
