@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer harnesses of fuzz/ (clang, ASan+UBSan, -Werror: the CI's clang build, in
-# build-fuzz/) and
-# runs each for a fixed time over its committed seed corpus, after replaying every committed crash
-# reproducer in fuzz/crashes/<harness>/. Fails on any crash, leak, timeout or sanitizer report.
+# Builds the libFuzzer harnesses of fuzz/ (clang, ASan+UBSan, -Werror: CI's clang build, a separate
+# build in build-fuzz/) and runs each for a fixed time over its committed seed corpus, after
+# replaying every committed crash reproducer in fuzz/crashes/<harness>/. Fails on any crash, leak,
+# timeout or sanitizer report.
 #   scripts/fuzz.sh [seconds-per-harness [harness ...]]   default: 20 s each, every harness
 #   scripts/fuzz.sh --make-corpus                          rewrite fuzz/corpus/ (then commit it)
 # Environment: FUZZ_BUILD (default build-fuzz), FUZZ_JOBS (build parallelism, default 2).
