@@ -2,7 +2,8 @@
  * (examples/ligru_cell.h), run by seqgrad's layer driver as a bidirectional layer over batches of
  * variable-length sequences, trained on the adding problem, then gradchecked in float64 with
  * ragged lengths, both directions and initial states. See the README section "Writing a new
- * recurrent model". Usage: custom_cell [steps]. */
+ * recurrent model". Usage: custom_cell [--fused] [steps] (--fused: the definition whose pointwise
+ * tail is one custom op, ligru_cell_fused). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +53,14 @@ static sg_tensor *seq_fn(sg_tensor *const *in, int n, void *ctx) {
 
 int main(int argc, char **argv) {
     if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: %s [STEPS]\nA Light GRU given as a cell definition, run as a bidirectional layer over "
-               "variable-length batches of the adding problem (default %d Adam steps), then gradchecked in float64.\n",
+        printf("usage: %s [--fused] [STEPS]\nA Light GRU given as a cell definition, run as a bidirectional layer over "
+               "variable-length batches of the adding problem (default %d Adam steps), then gradchecked in float64.\n"
+               "--fused: the definition whose pointwise tail is one custom op (ligru_cell_fused).\n",
                argv[0], STEPS);
         return 0;
     }
+    const sg_cell_def *def = &ligru_cell;
+    if (argc > 1 && !strcmp(argv[1], "--fused")) def = &ligru_cell_fused, argc--, argv++;
     int steps = argc > 1 ? atoi(argv[1]) : STEPS;
     if (steps < 1) {
         fprintf(stderr, "%s: STEPS must be a number >= 1 (got '%s'; see --help)\n", argv[0], argv[1]);
@@ -64,7 +68,7 @@ int main(int argc, char **argv) {
     }
     sg_set_num_threads(2); /* the two directions run concurrently */
     sg_model *m = sg_model_new(SG_F32);
-    sg_rnn_config cfg = {.def = &ligru_cell, .input_size = FEATURES, .hidden_size = H, .bidirectional = true};
+    sg_rnn_config cfg = {.def = def, .input_size = FEATURES, .hidden_size = H, .bidirectional = true};
     sg_rnn *cell = sg_rnn_new(m, "ligru", &cfg); /* ligru.weight_ih_l0, ..., ligru.bias_ih_l0_reverse */
     sg_linear_layer *head = NULL;
     if (!cell || !(head = sg_linear_layer_new(m, "head", DIRS * H, 1, true)) || sg_model_finalize(m, 1)) goto fail;
@@ -72,7 +76,8 @@ int main(int argc, char **argv) {
     sg_rng rng = sg_rng_new(2);
     int64_t len[B];
     double avg = 0;
-    printf("bidirectional Light GRU(%d) on the adding problem, lengths %d..%d (baseline MSE %.3f)\n", H, T / 2, T, BASELINE_MSE);
+    printf("bidirectional Light GRU(%d) (definition %s) on the adding problem, lengths %d..%d (baseline MSE %.3f)\n", H,
+           def->name, T / 2, T, BASELINE_MSE);
     for (int s = 1; s <= steps; s++) {
         sg_tensor *x, *y;
         batch(&rng, &x, &y, len);
@@ -100,7 +105,7 @@ int main(int argc, char **argv) {
     /* gradcheck the same layer in float64: ragged lengths, both directions, an initial state;
      * with respect to the input, h0 and every parameter */
     sg_model *m64 = sg_model_new(SG_F64);
-    sg_rnn_config c64 = {.def = &ligru_cell, .input_size = 3, .hidden_size = 4, .bidirectional = true};
+    sg_rnn_config c64 = {.def = def, .input_size = 3, .hidden_size = 4, .bidirectional = true};
     sg_rnn *r64 = sg_rnn_new(m64, "ligru", &c64);
     if (!r64 || sg_model_finalize(m64, 3)) goto fail;
     sg_rng r = sg_rng_new(5);

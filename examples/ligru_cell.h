@@ -7,11 +7,14 @@
  *   h~ = relu(Wh x + bh + Uh h)
  *   h' = z (.) h + (1 - z) (.) h~
  * Gates G = 2: weight_ih (2H, D) holds Wz over Wh, bias_ih (2H) bz over bh, weight_hh (2H, H) Uz
- * over Uh, so one recurrent GEMM gives both gates. Header-only so the example
+ * over Uh, so one recurrent GEMM gives both gates. ligru_cell_fused is the same cell with its
+ * pointwise tail as one custom op (a hand-written backward). Header-only so the example
  * (examples/custom_cell.c) and its tests (tests/test_custom_cell.c) share one definition. The cells
  * seqgrad ships (nn/cells.h: sg_cell_mgu, sg_cell_lnlstm, ...) are written the same way. */
 #ifndef LIGRU_CELL_H
 #define LIGRU_CELL_H
+
+#include <math.h>
 
 #include "seqgrad.h"
 
@@ -32,14 +35,90 @@ static inline int ligru_step(const sg_cell_ctx *c, sg_tensor *const *p, sg_tenso
     return s_out[0] ? SG_OK : sg_last_status();
 }
 
-static const sg_cell_def ligru_cell = {
-    .name = "ligru",
-    .gates = 2,
-    .states = {{"h", SG_CELL_H}},
-    .params = {[LIGRU_W_IH] = {"weight_ih", 2, {SG_CELL_GH, SG_CELL_D}, SG_PARAM_INPUT_WEIGHT, 0, 0, 0},
-               [LIGRU_W_HH] = {"weight_hh", 2, {SG_CELL_GH, SG_CELL_H}, SG_PARAM_PLAIN, 0, 0, 0},
-               [LIGRU_B_IH] = {"bias_ih", 1, {SG_CELL_GH}, SG_PARAM_INPUT_BIAS, SG_CELL_OPT_BIAS, 0, 0}},
-    .step = ligru_step,
-};
+/* The parameter table and states, written once for both definitions below. */
+#define LIGRU_FIELDS                                                                               \
+    .gates = 2, .states = {{"h", SG_CELL_H}},                                                      \
+    .params = {[LIGRU_W_IH] = {"weight_ih", 2, {SG_CELL_GH, SG_CELL_D}, SG_PARAM_INPUT_WEIGHT, 0, 0, 0}, \
+               [LIGRU_W_HH] = {"weight_hh", 2, {SG_CELL_GH, SG_CELL_H}, SG_PARAM_PLAIN, 0, 0, 0},        \
+               [LIGRU_B_IH] = {"bias_ih", 1, {SG_CELL_GH}, SG_PARAM_INPUT_BIAS, SG_CELL_OPT_BIAS, 0, 0}}
+
+static const sg_cell_def ligru_cell = {.name = "ligru", LIGRU_FIELDS, .step = ligru_step};
+
+/* ---- the same cell with its pointwise tail fused (autograd/custom_op.h) ----
+ * When a cell's step is many small ops, its tail (here sigmoid, relu and the interpolation: 6 ops
+ * and their intermediates on the tape) can be one op with a hand-written backward. The tape still
+ * differentiates the rest (the recurrent GEMM) and sg_gradcheck checks the whole.
+ *   in: a (B, 2H) = [az | ah], h (B, H)      out: h' (B, H) = c + z (h - c), z = s(az), c = relu(ah)
+ *   backward, g = dL/dh': d az += g (h - c) z (1 - z);  d ah += g (1 - z) [ah > 0];  d h += g z */
+#define LIGRU_TAIL_KERNELS(T)                                                                      \
+    static void ligru_tail_fwd_##T(const T *a, const T *h, T *y, int64_t B, int64_t H) {           \
+        for (int64_t b = 0; b < B; b++)                                                            \
+            for (int64_t j = 0; j < H; j++) {                                                      \
+                T z = 1 / (1 + exp(-a[b * 2 * H + j])), c = a[b * 2 * H + H + j] > 0 ? a[b * 2 * H + H + j] : 0; \
+                y[b * H + j] = c + z * (h[b * H + j] - c);                                         \
+            }                                                                                      \
+    }                                                                                              \
+    static void ligru_tail_bwd_##T(const T *a, const T *h, const T *g, T *da, T *dh, int64_t B, int64_t H) { \
+        for (int64_t b = 0; b < B; b++)                                                            \
+            for (int64_t j = 0; j < H; j++) {                                                      \
+                const T ah = a[b * 2 * H + H + j], gj = g[b * H + j];                              \
+                T z = 1 / (1 + exp(-a[b * 2 * H + j])), c = ah > 0 ? ah : 0;                       \
+                if (da) {                                                                          \
+                    da[b * 2 * H + j] += gj * (h[b * H + j] - c) * z * (1 - z);                    \
+                    da[b * 2 * H + H + j] += ah > 0 ? gj * (1 - z) : 0;                            \
+                }                                                                                  \
+                if (dh) dh[b * H + j] += gj * z;                                                   \
+            }                                                                                      \
+    }
+LIGRU_TAIL_KERNELS(float)
+LIGRU_TAIL_KERNELS(double)
+
+/* a's columns must be twice h's (the symbols of in_spec check the rows) */
+static int ligru_tail_fwd(sg_custom_ctx *ctx, sg_tensor *const *in, sg_tensor **out, void *user) {
+    (void)ctx, (void)user;
+    int64_t sa[2], sh[2];
+    sg_shape(in[0], sa), sg_shape(in[1], sh);
+    if (sa[1] != 2 * sh[1])
+        return sg_set_error(SG_ERR_SHAPE, "ligru_tail: a has %lld columns, h %lld: need a = (B, 2H), h = (B, H)",
+                            (long long)sa[1], (long long)sh[1]);
+    out[0] = sg_zeros(sg_dtype_of(in[1]), 2, sh);
+    if (!out[0]) return sg_last_status();
+    if (sg_dtype_of(in[1]) == SG_F32)
+        ligru_tail_fwd_float(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_f32(out[0]), sh[0], sh[1]);
+    else ligru_tail_fwd_double(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_f64(out[0]), sh[0], sh[1]);
+    return SG_OK;
+}
+
+static int ligru_tail_bwd(const sg_custom_bw_args *a, void *user) {
+    (void)user;
+    int64_t sh[2];
+    sg_shape(a->in[1], sh);
+    if (sg_dtype_of(a->in[1]) == SG_F32)
+        ligru_tail_bwd_float(sg_data_const(a->in[0]), sg_data_const(a->in[1]), sg_data_const(a->grad_out[0]),
+                             a->grad_in[0] ? sg_data_f32(a->grad_in[0]) : NULL,
+                             a->grad_in[1] ? sg_data_f32(a->grad_in[1]) : NULL, sh[0], sh[1]);
+    else
+        ligru_tail_bwd_double(sg_data_const(a->in[0]), sg_data_const(a->in[1]), sg_data_const(a->grad_out[0]),
+                              a->grad_in[0] ? sg_data_f64(a->grad_in[0]) : NULL,
+                              a->grad_in[1] ? sg_data_f64(a->grad_in[1]) : NULL, sh[0], sh[1]);
+    return SG_OK;
+}
+
+static const sg_custom_arg LIGRU_TAIL_IN[2] = {{"a", 2, {SG_DIM_SYM(0), SG_DIM_ANY}},
+                                               {"h", 2, {SG_DIM_SYM(0), SG_DIM_ANY}}};
+static const sg_custom_op_def LIGRU_TAIL = {.name = "ligru_tail", .n_in = 2, .in_spec = LIGRU_TAIL_IN,
+                                            .forward = ligru_tail_fwd, .backward = ligru_tail_bwd,
+                                            .reads_in = 3u /* a, h */};
+
+/* ligru_step with the tail fused: the recurrent GEMM, then one op */
+static inline int ligru_step_fused(const sg_cell_ctx *c, sg_tensor *const *p, sg_tensor *xg, sg_tensor *const *s,
+                                   int64_t t, sg_tensor **s_out, sg_tensor **out) {
+    (void)c, (void)t, (void)out;
+    sg_tensor *a = sg_linear_add(s[0], p[LIGRU_W_HH], NULL, xg); /* (B, 2H) */
+    s_out[0] = sg_custom_op1(&LIGRU_TAIL, (sg_tensor *[]){a, s[0]}, NULL);
+    return s_out[0] ? SG_OK : sg_last_status();
+}
+
+static const sg_cell_def ligru_cell_fused = {.name = "ligru_fused", LIGRU_FIELDS, .step = ligru_step_fused};
 
 #endif

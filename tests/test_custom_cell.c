@@ -5,6 +5,7 @@
  * three states, a hoist hook and a step whose backward reads its input product; bad definitions
  * and bad steps give errors naming the cell; failed construction leaves no parameters behind;
  * which backend ran and why. */
+#include <math.h>
 #include <string.h>
 
 #include "../examples/ligru_cell.h"
@@ -52,11 +53,12 @@ static void gradcheck_layer(const sg_rnn_config *cfg, const int64_t *lengths, bo
     tu_teardown();
 }
 
-/* {uni, bi} x {1, 2 layers} x {equal, ragged} x {with, without initial states} */
+/* {uni, bi} x {1, 2 layers} x {equal, ragged} x {with, without initial states} x {composed tail,
+ * fused tail} */
 START_TEST(ligru_gradcheck_grid) {
     static const int64_t ragged[BB] = {2, 4, 1};
-    bool bi = _i & 1, two = _i & 2, rag = _i & 4, h0 = _i & 8;
-    sg_rnn_config cfg = {.def = &ligru_cell, .input_size = DD, .hidden_size = HH, .num_layers = two ? 2 : 1,
+    bool bi = _i & 1, two = _i & 2, rag = _i & 4, h0 = _i & 8, fused = _i & GRID;
+    sg_rnn_config cfg = {.def = fused ? &ligru_cell_fused : &ligru_cell, .input_size = DD, .hidden_size = HH, .num_layers = two ? 2 : 1,
                          .bidirectional = bi};
     gradcheck_layer(&cfg, rag ? ragged : NULL, h0);
 }
@@ -108,6 +110,72 @@ START_TEST(ligru_matches_step_loop) {
     ck_assert_msg(strstr(why, "ligru") != NULL, "%s", why);
     sg_tensor_free(x);
     sg_model_free(m);
+    tu_teardown();
+}
+END_TEST
+
+/* The fused-tail definition gives the composed one's outputs, final states and every gradient: a
+ * 2-layer bidirectional layer, ragged lengths, initial states, float64 and float32. */
+static void ligru_run(const sg_cell_def *def, sg_dtype dt, double *out, double *grads, int64_t *n_out, int64_t *n_g) {
+    static const int64_t len[BB] = {3, 4, 1};
+    sg_model *m = sg_model_new(dt);
+    sg_rnn *r = sg_rnn_new(m, NULL, &(sg_rnn_config){.def = def, .input_size = DD, .hidden_size = HH,
+                                                     .num_layers = 2, .bidirectional = true});
+    ck_assert_msg(r != NULL, "%s", sg_last_error());
+    ck_assert_int_eq(sg_model_finalize(m, 9), 0);
+    sg_tensor *x = tu_rand(dt, 3, (int64_t[]){TT, BB, DD}, -1, 1, 21, true);
+    sg_tensor *h0 = tu_rand(dt, 3, (int64_t[]){4, BB, HH}, -1, 1, 22, true);
+    sg_rnn_out o;
+    ck_assert_int_eq(sg_rnn_forward(r, x, len, h0, NULL, &o), 0);
+    sg_tensor *R = tu_rand(dt, 3, (int64_t[]){TT, BB, 2 * HH}, -1, 1, 23, false);
+    sg_tensor *loss = sg_add(sg_sum_all(sg_mul(o.output, R)), sg_sum_all(sg_mul(o.h_n, o.h_n)));
+    ck_assert_int_eq(sg_backward(loss), 0);
+    *n_out = sg_numel(o.output);
+    ck_assert_int_eq(sg_to_buffer(sg_contiguous(o.output), out, SG_F64), 0);
+    sg_tensor *g = sg_model_flat_grads(m);
+    *n_g = sg_numel(g);
+    ck_assert_int_eq(sg_to_buffer(g, grads, SG_F64), 0);
+    ck_assert_int_eq(sg_to_buffer(sg_grad(x), grads + *n_g, SG_F64), 0);
+    ck_assert_int_eq(sg_to_buffer(sg_grad(h0), grads + *n_g + TT * BB * DD, SG_F64), 0);
+    *n_g += TT * BB * DD + 4 * BB * HH;
+    sg_tensor_free(x), sg_tensor_free(h0), sg_tensor_free(R);
+    sg_model_free(m);
+    tu_teardown();
+}
+
+START_TEST(ligru_fused_matches_composed) {
+    enum { NMAX = 4096 };
+    sg_dtype dt = _i ? SG_F32 : SG_F64;
+    double tol = _i ? 1e-5 : 1e-12;
+    static double o1[NMAX], o2[NMAX], g1[NMAX], g2[NMAX];
+    int64_t no1, no2, ng1, ng2;
+    ligru_run(&ligru_cell, dt, o1, g1, &no1, &ng1);
+    ligru_run(&ligru_cell_fused, dt, o2, g2, &no2, &ng2);
+    ck_assert_int_eq(no1, no2);
+    ck_assert_int_eq(ng1, ng2);
+    ck_assert_int_le(ng1, NMAX);
+    double worst = 0;
+    for (int64_t i = 0; i < no1; i++) worst = fmax(worst, fabs(o1[i] - o2[i]) / (1 + fabs(o1[i])));
+    for (int64_t i = 0; i < ng1; i++) worst = fmax(worst, fabs(g1[i] - g2[i]) / (1 + fabs(g1[i])));
+    ck_assert_msg(worst <= tol, "fused vs composed Light GRU (%s): worst relative difference %.3g > %.3g",
+                  _i ? "f32" : "f64", worst, tol);
+    double gsum = 0;
+    for (int64_t i = 0; i < ng1; i++) gsum += fabs(g1[i]);
+    ck_assert_double_gt(gsum, 1e-3); /* the gradients compared are not all zero */
+}
+END_TEST
+
+/* the tail op's own shape check: a must be (B, 2H) for h (B, H), with the same B */
+START_TEST(ligru_tail_bad_shapes) {
+    sg_tensor *a = tu_rand(SG_F64, 2, (int64_t[]){3, 5}, -1, 1, 1, false);
+    sg_tensor *h = tu_rand(SG_F64, 2, (int64_t[]){3, 3}, -1, 1, 2, false);
+    ck_assert_ptr_null(sg_custom_op1(&LIGRU_TAIL, (sg_tensor *[]){a, h}, NULL));
+    tu_assert_error(SG_ERR_SHAPE, "ligru_tail: a has 5 columns, h 3");
+    sg_tensor *h2 = tu_rand(SG_F64, 2, (int64_t[]){2, 3}, -1, 1, 3, false);
+    sg_tensor *a2 = tu_rand(SG_F64, 2, (int64_t[]){3, 6}, -1, 1, 4, false);
+    ck_assert_ptr_null(sg_custom_op1(&LIGRU_TAIL, (sg_tensor *[]){a2, h2}, NULL));
+    tu_assert_error(SG_ERR_SHAPE, "ligru_tail");
+    sg_tensor_free(a), sg_tensor_free(h), sg_tensor_free(h2), sg_tensor_free(a2);
     tu_teardown();
 }
 END_TEST
@@ -491,7 +559,9 @@ int main(void) {
     Suite *s = suite_create("custom_cell");
     TCase *t = tcase_create("cells");
     tcase_set_timeout(t, 300);
-    tcase_add_loop_test(t, ligru_gradcheck_grid, 0, GRID);
+    tcase_add_loop_test(t, ligru_gradcheck_grid, 0, 2 * GRID);
+    tcase_add_loop_test(t, ligru_fused_matches_composed, 0, 2);
+    tcase_add_test(t, ligru_tail_bad_shapes);
     tcase_add_test(t, ligru_matches_step_loop);
     tcase_add_test(t, ligru_learns);
     tcase_add_test(t, step_index_and_states);

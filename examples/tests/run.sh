@@ -138,9 +138,13 @@ char_lm)
   run 0 "resumed from good.ckpt after epoch 1" $C --epochs 2 --resume good.ckpt
   ;;
 custom_cell)
-  run 0 "^usage: .*custom_cell \[STEPS\]" "$bin/custom_cell" --help
+  run 0 "^usage: .*custom_cell \[--fused\] \[STEPS\]" "$bin/custom_cell" --help
   lacks "^(step|gradcheck)"
   run 2 "STEPS must be a number >= 1" "$bin/custom_cell" nonsense
+  run 2 "STEPS must be a number >= 1" "$bin/custom_cell" --fused nonsense
+  # the fused-tail definition trains a step and passes the float64 gradcheck
+  run 0 "gradcheck of the bidirectional Light GRU layer .*: ok" "$bin/custom_cell" --fused 1
+  order "definition ligru_fused" "gradcheck"
   ;;
 *) die "unknown case $case_name" ;;
 esac
