@@ -144,11 +144,13 @@ int sg_custom_save(sg_custom_ctx *ctx, sg_tensor *t) {
     return SG_OK;
 }
 
-/* Frees the user-owned tensors among ts (each once): the forward handed them to the library. */
+/* Frees the user-owned tensors among ts (each once): the forward handed them to the library. A
+ * stream's arena slot (an op run by sg_rnn_stream over a definition) is the arena's to free. */
 static void release_user(sg_tensor **ts, int n) {
     for (int i = 0; i < n; i++) {
         sg_tensor *t = ts[i];
-        if (!t || !sg_is_live(t) || (t->flags & (SG_FLAG_TAPE | SG_FLAG_IS_GRAD | SG_FLAG_USER_FREED))) continue;
+        if (!t || !sg_is_live(t) || (t->flags & (SG_FLAG_TAPE | SG_FLAG_IS_GRAD | SG_FLAG_USER_FREED | SG_FLAG_ARENA)))
+            continue;
         bool dup = false;
         for (int j = 0; j < i && !dup; j++) dup = ts[j] == t;
         if (!dup) sg_tensor_free(t);

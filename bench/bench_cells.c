@@ -3,7 +3,8 @@
  *   (default)  one training step (forward over T, backward of sum(out * R) from the cotangent R to
  *              every parameter and the input) of D=128, H=256, T=100, B=32, float32, for the
  *              built-in LSTM (composed, onednn), the shipped cells (nn/cells.h: lnlstm, mgu,
- *              clockwork), a bidirectional MGU, and PyTorch (tools/torch_cells.py: nn.LSTM, the
+ *              clockwork), a bidirectional MGU, a user's cell (examples/ligru_cell.h: the Light
+ *              GRU composed, and with its tail as one custom op), and PyTorch (tools/torch_cells.py: nn.LSTM, the
  *              LayerNorm-LSTM eager and TorchScript, MGU eager and TorchScript), at 1 and 2 threads:
  *              medians of --repeats x --steps steps (implementations interleaved per repeat), ratios.
  *   --stream   the streaming inference step (nn/stream.h), LSTM D=128 H=256 batch 1, 1 thread, us/step,
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../examples/ligru_cell.h"
 #include "bench_util.h"
 #include "seqgrad.h"
 
@@ -79,6 +81,8 @@ enum {
     X(CLOCKWORK, "clockwork", &sg_cell_clockwork, SG_BACKEND_COMPOSED, false, true)      \
     X(MGU_BI, "mgu_bi", &sg_cell_mgu, SG_BACKEND_COMPOSED, true, true)                   \
     X(LNLSTM_BI, "lnlstm_bi", &sg_cell_lnlstm, SG_BACKEND_COMPOSED, true, true)          \
+    X(LIGRU, "ligru", &ligru_cell, SG_BACKEND_COMPOSED, false, true)                     \
+    X(LIGRU_FUSED, "ligru_fused", &ligru_cell_fused, SG_BACKEND_COMPOSED, false, true)   \
     X(TORCH_LSTM, "torch_lstm", NULL, 0, false, false)                                   \
     X(TORCH_LNLSTM_EAGER, "torch_lnlstm_eager", NULL, 0, false, false)                   \
     X(TORCH_LNLSTM_SCRIPT, "torch_lnlstm_script", NULL, 0, false, false)                 \
@@ -255,6 +259,8 @@ static int cells_main(const opts *o) {
         print_ratio(w, ratio_at(res, IM_LNLSTM, IM_LSTM_COMPOSED, ti), TARGET_LNLSTM, true);
         snprintf(w, sizeof w, "mgu / lstm_composed, %d thr", th);
         print_ratio(w, ratio_at(res, IM_MGU, IM_LSTM_COMPOSED, ti), TARGET_MGU, true);
+        snprintf(w, sizeof w, "ligru_fused / ligru, %d thr", th); /* a user cell's own fused tail */
+        print_ratio(w, ratio_at(res, IM_LIGRU_FUSED, IM_LIGRU, ti), INFINITY, true);
         snprintf(w, sizeof w, "lstm_composed / lstm_onednn, %d thr", th);
         print_ratio(w, ratio_at(res, IM_LSTM_COMPOSED, IM_LSTM_ONEDNN, ti), INFINITY, true);
         if (o->torch) {

@@ -14,8 +14,6 @@
 #ifndef LIGRU_CELL_H
 #define LIGRU_CELL_H
 
-#include <math.h>
-
 #include "seqgrad.h"
 
 /* rows of the parameter table, in declaration (state_dict) order */
@@ -45,29 +43,33 @@ static inline int ligru_step(const sg_cell_ctx *c, sg_tensor *const *p, sg_tenso
 static const sg_cell_def ligru_cell = {.name = "ligru", LIGRU_FIELDS, .step = ligru_step};
 
 /* ---- the same cell with its pointwise tail fused (autograd/custom_op.h) ----
- * When a cell's step is many small ops, its tail (here sigmoid, relu and the interpolation: 6 ops
- * and their intermediates on the tape) can be one op with a hand-written backward. The tape still
+ * When a cell's step is many small ops, its tail (here sigmoid, relu and the interpolation: 6 ops,
+ * their tape nodes and intermediates) can be one op with a hand-written backward. The tape still
  * differentiates the rest (the recurrent GEMM) and sg_gradcheck checks the whole.
  *   in: a (B, 2H) = [az | ah], h (B, H)      out: h' (B, H) = c + z (h - c), z = s(az), c = relu(ah)
- *   backward, g = dL/dh': d az += g (h - c) z (1 - z);  d ah += g (1 - z) [ah > 0];  d h += g z */
+ *   backward, g = dL/dh': d az += g (h - c) z (1 - z);  d ah += g (1 - z) [ah > 0];  d h += g z
+ * The forward takes z from seqgrad's own sigmoid (vectorised, threaded; called inside a forward it
+ * records nothing) and saves it, so neither pass calls exp per element: the loops below are plain
+ * arithmetic, which the compiler vectorises. */
 #define LIGRU_TAIL_KERNELS(T)                                                                      \
-    static void ligru_tail_fwd_##T(const T *a, const T *h, T *y, int64_t B, int64_t H) {           \
+    static void ligru_tail_fwd_##T(const T *restrict a, const T *restrict h, const T *restrict z,    \
+                                   T *restrict y, int64_t B, int64_t H) {                          \
         for (int64_t b = 0; b < B; b++)                                                            \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                T z = 1 / (1 + exp(-a[b * 2 * H + j])), c = a[b * 2 * H + H + j] > 0 ? a[b * 2 * H + H + j] : 0; \
-                y[b * H + j] = c + z * (h[b * H + j] - c);                                         \
+                const T ah = a[b * 2 * H + H + j], c = ah > 0 ? ah : 0;                            \
+                y[b * H + j] = c + z[b * H + j] * (h[b * H + j] - c);                              \
             }                                                                                      \
     }                                                                                              \
-    static void ligru_tail_bwd_##T(const T *a, const T *h, const T *g, T *da, T *dh, int64_t B, int64_t H) { \
+    static void ligru_tail_bwd_##T(const T *restrict a, const T *restrict h, const T *restrict z,    \
+                                   const T *restrict g, T *restrict da, T *restrict dh, int64_t B, int64_t H) { \
         for (int64_t b = 0; b < B; b++)                                                            \
             for (int64_t j = 0; j < H; j++) {                                                      \
-                const T ah = a[b * 2 * H + H + j], gj = g[b * H + j];                              \
-                T z = 1 / (1 + exp(-a[b * 2 * H + j])), c = ah > 0 ? ah : 0;                       \
+                const T ah = a[b * 2 * H + H + j], c = ah > 0 ? ah : 0, zj = z[b * H + j], gj = g[b * H + j]; \
                 if (da) {                                                                          \
-                    da[b * 2 * H + j] += gj * (h[b * H + j] - c) * z * (1 - z);                    \
-                    da[b * 2 * H + H + j] += ah > 0 ? gj * (1 - z) : 0;                            \
+                    da[b * 2 * H + j] += gj * (h[b * H + j] - c) * zj * (1 - zj);                  \
+                    da[b * 2 * H + H + j] += ah > 0 ? gj * (1 - zj) : 0;                           \
                 }                                                                                  \
-                if (dh) dh[b * H + j] += gj * z;                                                   \
+                if (dh) dh[b * H + j] += gj * zj;                                                  \
             }                                                                                      \
     }
 LIGRU_TAIL_KERNELS(float)
@@ -75,17 +77,21 @@ LIGRU_TAIL_KERNELS(double)
 
 /* a's columns must be twice h's (the symbols of in_spec check the rows) */
 static int ligru_tail_fwd(sg_custom_ctx *ctx, sg_tensor *const *in, sg_tensor **out, void *user) {
-    (void)ctx, (void)user;
+    (void)user;
     int64_t sa[2], sh[2];
     sg_shape(in[0], sa), sg_shape(in[1], sh);
     if (sa[1] != 2 * sh[1])
         return sg_set_error(SG_ERR_SHAPE, "ligru_tail: a has %lld columns, h %lld: need a = (B, 2H), h = (B, H)",
                             (long long)sa[1], (long long)sh[1]);
-    out[0] = sg_zeros(sg_dtype_of(in[1]), 2, sh);
-    if (!out[0]) return sg_last_status();
+    sg_tensor *z = sg_sigmoid(sg_narrow(in[0], 1, 0, sh[1])); /* (B, H), contiguous, tape-owned */
+    out[0] = z ? sg_zeros(sg_dtype_of(in[1]), 2, sh) : NULL;
+    if (!out[0] || sg_custom_save(ctx, z)) return sg_last_status();
     if (sg_dtype_of(in[1]) == SG_F32)
-        ligru_tail_fwd_float(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_f32(out[0]), sh[0], sh[1]);
-    else ligru_tail_fwd_double(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_f64(out[0]), sh[0], sh[1]);
+        ligru_tail_fwd_float(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_const(z), sg_data_f32(out[0]), sh[0],
+                             sh[1]);
+    else
+        ligru_tail_fwd_double(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_const(z), sg_data_f64(out[0]),
+                              sh[0], sh[1]);
     return SG_OK;
 }
 
@@ -94,12 +100,12 @@ static int ligru_tail_bwd(const sg_custom_bw_args *a, void *user) {
     int64_t sh[2];
     sg_shape(a->in[1], sh);
     if (sg_dtype_of(a->in[1]) == SG_F32)
-        ligru_tail_bwd_float(sg_data_const(a->in[0]), sg_data_const(a->in[1]), sg_data_const(a->grad_out[0]),
-                             a->grad_in[0] ? sg_data_f32(a->grad_in[0]) : NULL,
+        ligru_tail_bwd_float(sg_data_const(a->in[0]), sg_data_const(a->in[1]), sg_data_const(a->saved[0]),
+                             sg_data_const(a->grad_out[0]), a->grad_in[0] ? sg_data_f32(a->grad_in[0]) : NULL,
                              a->grad_in[1] ? sg_data_f32(a->grad_in[1]) : NULL, sh[0], sh[1]);
     else
-        ligru_tail_bwd_double(sg_data_const(a->in[0]), sg_data_const(a->in[1]), sg_data_const(a->grad_out[0]),
-                              a->grad_in[0] ? sg_data_f64(a->grad_in[0]) : NULL,
+        ligru_tail_bwd_double(sg_data_const(a->in[0]), sg_data_const(a->in[1]), sg_data_const(a->saved[0]),
+                              sg_data_const(a->grad_out[0]), a->grad_in[0] ? sg_data_f64(a->grad_in[0]) : NULL,
                               a->grad_in[1] ? sg_data_f64(a->grad_in[1]) : NULL, sh[0], sh[1]);
     return SG_OK;
 }

@@ -165,6 +165,42 @@ START_TEST(ligru_fused_matches_composed) {
 }
 END_TEST
 
+/* without a tape: a no-grad forward (the op saves nothing then) and the streaming step (nn/stream.h,
+ * the definition's ops on a recycled arena) give the composed definition's values */
+START_TEST(ligru_fused_nograd_and_stream) {
+    enum { STEPS = 5 };
+    double ref[2][TT * BB * HH], got[2][TT * BB * HH];
+    const sg_cell_def *defs[2] = {&ligru_cell, &ligru_cell_fused};
+    for (int k = 0; k < 2; k++) {
+        sg_model *m = sg_model_new(SG_F64);
+        sg_rnn *r = sg_rnn_new(m, NULL, &(sg_rnn_config){.def = defs[k], .input_size = DD, .hidden_size = HH, .num_layers = 2});
+        ck_assert_int_eq(sg_model_finalize(m, 4), 0);
+        sg_tensor *x = tu_rand(SG_F64, 3, (int64_t[]){TT, BB, DD}, -1, 1, 31, false);
+        bool prev = sg_set_grad_enabled(false);
+        sg_rnn_out o;
+        ck_assert_int_eq(sg_rnn_forward(r, x, NULL, NULL, NULL, &o), 0);
+        ck_assert_int_eq(sg_to_buffer(sg_contiguous(o.output), ref[k], SG_F64), 0);
+        sg_set_grad_enabled(prev);
+        sg_rnn_stream *st = sg_rnn_stream_new(r, BB, 0);
+        ck_assert_msg(st != NULL, "%s", sg_last_error());
+        const double *xp = sg_data_const(x);
+        for (int64_t t = 0; t < TT; t++)
+            ck_assert_int_eq(sg_rnn_stream_step_data(st, xp + t * BB * DD, got[k] + t * BB * HH), 0);
+        for (int s = 0; s < STEPS; s++) ck_assert_int_eq(sg_rnn_stream_step_data(st, xp, NULL), 0); /* warm */
+        sg_rnn_stream_free(st);
+        sg_tensor_free(x);
+        sg_model_free(m);
+        tu_teardown();
+    }
+    for (int64_t i = 0; i < TT * BB * HH; i++) {
+        ck_assert_msg(fabs(ref[1][i] - ref[0][i]) <= 1e-12, "no-grad forward, element %lld: %.17g vs %.17g", (long long)i,
+                      ref[1][i], ref[0][i]);
+        ck_assert_msg(fabs(got[1][i] - ref[0][i]) <= 1e-12, "stream, element %lld: %.17g vs %.17g", (long long)i,
+                      got[1][i], ref[0][i]);
+    }
+}
+END_TEST
+
 /* the tail op's own shape check: a must be (B, 2H) for h (B, H), with the same B */
 START_TEST(ligru_tail_bad_shapes) {
     sg_tensor *a = tu_rand(SG_F64, 2, (int64_t[]){3, 5}, -1, 1, 1, false);
@@ -562,6 +598,7 @@ int main(void) {
     tcase_add_loop_test(t, ligru_gradcheck_grid, 0, 2 * GRID);
     tcase_add_loop_test(t, ligru_fused_matches_composed, 0, 2);
     tcase_add_test(t, ligru_tail_bad_shapes);
+    tcase_add_test(t, ligru_fused_nograd_and_stream);
     tcase_add_test(t, ligru_matches_step_loop);
     tcase_add_test(t, ligru_learns);
     tcase_add_test(t, step_index_and_states);
