@@ -125,6 +125,7 @@ static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip,
     sg_tensor *h = NULL, *c = NULL;
     double total = 0;
     bool ok = xi && yi;
+    if (opt) ex_dist_phase(&g_dx, EX_PH_OTHER); /* training steps are timed by phase (exdist.h) */
     for (int64_t k = 0; k < s->n_batches && ok; k++) {
         sg_rnn_out o;
         sg_tensor *x = NULL, *loss = NULL;
@@ -133,14 +134,22 @@ static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip,
             ok = !ex_dist_begin(&g_dx, nb, s->B);
         }
         if (ok && nb > 0) {
+            if (opt) ex_dist_phase(&g_dx, EX_PH_BATCH);
             stream_batch(s, k, b0, nb, xi, yi);
             x = one_hot(xi, s->T, nb, n->V);
+            if (opt) ex_dist_phase(&g_dx, EX_PH_FORWARD);
             loss = sg_cross_entropy(forward(n, x, h, c, &o), yi, -1, SG_REDUCE_MEAN);
+            if (opt) ex_dist_phase(&g_dx, EX_PH_BACKWARD);
             ok = loss != NULL && (!opt || !sg_backward(loss));
         }
-        if (ok && opt)
-            ok = !ex_dist_end(&g_dx) && (clip <= 0 || sg_clip_grad_norm(n->m, clip) >= 0) && !sg_optim_step(opt) &&
-                 !ex_dist_check(&g_dx, n->m);
+        if (ok && opt) {
+            ex_dist_phase(&g_dx, EX_PH_WAIT);
+            ok = !ex_dist_end(&g_dx);
+            ex_dist_phase(&g_dx, EX_PH_UPDATE);
+            ok = ok && (clip <= 0 || sg_clip_grad_norm(n->m, clip) >= 0) && !sg_optim_step(opt);
+            ex_dist_phase(&g_dx, EX_PH_OTHER);
+            ok = ok && !ex_dist_check(&g_dx, n->m);
+        }
         if (ok && loss) {
             double l = sg_item(loss);
             total += l * (double)TB;
@@ -156,6 +165,7 @@ static double run_epoch(net_t *n, sg_optim *opt, const stream_t *s, double clip,
         sg_tape_clear();
         sg_tensor_free(x);
     }
+    if (opt) ex_dist_phase(&g_dx, EX_PH_IDLE);
     sg_tensor_free(h);
     sg_tensor_free(c);
     free(xi);
@@ -413,6 +423,7 @@ int main(int argc, char **argv) {
             printf("sampling from the best checkpoint (epoch %d)\n", best_epoch);
     }
     ex_dist_report(&g_dx, "char_lm");
+    ex_dist_report_phases(&g_dx, "char_lm");
     rc = o.sample_len > 0 ? sample(&n, &cc, o.prompt, o.sample_len, o.temperature, a.seed) : 0;
     if (a.plot) ex_plot(&log, a.out_dir, "char_lm", 1, (const int[]){3, 4}, 2, (const char *const[]){"train ppl", "val ppl"});
     printf("char_lm done: best val ppl %.3f (epoch %d), final %.3f, wall %.1f s\n", best, best_epoch, final_ppl,
