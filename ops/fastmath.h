@@ -84,10 +84,10 @@ static SG_ALWAYS_INLINE double sg__sigmoid(double x) {
  * on an omp simd it cannot do) */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
-#define SG_SIMD_NO_ASAN 0
+#define SG_SIMD_UNDER_ASAN 1
 #endif
 #endif
-#if defined(__SANITIZE_ADDRESS__) || defined(SG_SIMD_NO_ASAN)
+#if defined(__SANITIZE_ADDRESS__) || defined(SG_SIMD_UNDER_ASAN)
 #define SG_SIMD_float
 #else
 #define SG_SIMD_float SG_PRAGMA(omp simd)
