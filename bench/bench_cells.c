@@ -4,9 +4,10 @@
  *              every parameter and the input) of D=128, H=256, T=100, B=32, float32, for the
  *              built-in LSTM (composed, onednn), the shipped cells (nn/cells.h: lnlstm, mgu,
  *              clockwork), a bidirectional MGU, a user's cell (examples/ligru_cell.h: the Light
- *              GRU composed, and with its tail as one custom op), and PyTorch (tools/torch_cells.py: nn.LSTM, the
- *              LayerNorm-LSTM eager and TorchScript, MGU eager and TorchScript), at 1 and 2 threads:
- *              medians of --repeats x --steps steps (implementations interleaved per repeat), ratios.
+ *              GRU composed, and with its tail as one custom op), and PyTorch (tools/torch_cells.py:
+ *              nn.LSTM, the LayerNorm-LSTM eager and TorchScript, MGU eager and TorchScript), at 1
+ *              and 2 threads: medians of --repeats x --steps steps (implementations interleaved per
+ *              repeat), ratios.
  *   --stream   the streaming inference step (nn/stream.h), LSTM D=128 H=256 batch 1, 1 thread, us/step,
  *              side by side with PyTorch eager under no_grad (bench/cells_stream.h).
  *   --tscale   cost of one training step of a 1-layer LSTM (D=64, H=128, B=16) as T grows: wall and

@@ -357,11 +357,10 @@ int main(int argc, char **argv) {
         printf("  2 processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step, %.2f ms of it exposed, %.0f %% hidden "
                "behind the backward, %.3f ms/step in the grad-ready hook\n",
                x->dist.kb, x->dist.comm_ms, x->dist.exposed_ms, x->dist.hidden, x->dist.hook_ms);
+        double alone = x->half.ph[0][NPH - 1][0], both = x->shared.ph[0][NPH - 1][0]; /* wall ms per step */
         printf("  machine sharing, no MPI (seed 1, batch %.0f, 1 thread): one process %.3f ms/step, two at once %.3f "
-               "ms/step (%+.1f %%): with a free reduction 2x1/1x1 <= %.3f\n", x->batch / 2, x->half.ph[0][NPH - 1][0],
-               x->shared.ph[0][NPH - 1][0],
-               x->half.ph[0][NPH - 1][0] > 0 ? 100 * (x->shared.ph[0][NPH - 1][0] / x->half.ph[0][NPH - 1][0] - 1) : 0.0,
-               sharing_bound(x));
+               "ms/step (%+.1f %%): with a free reduction 2x1/1x1 <= %.3f\n", x->batch / 2, alone, both,
+               alone > 0 ? 100 * (both / alone - 1) : 0.0, sharing_bound(x));
         double diff = x->mean[2] - x->mean[0], noise = x->sd[0] > x->sd[2] ? x->sd[0] : x->sd[2];
         if (seeds > 1)
             printf("  accuracy 2x1 - 1x1: %+.2f points (means of %d seeds); seed-to-seed sd %.2f (1x1), %.2f (2x1): %s\n", diff,

@@ -84,7 +84,7 @@ static int ligru_tail_fwd(sg_custom_ctx *ctx, sg_tensor *const *in, sg_tensor **
         return sg_set_error(SG_ERR_SHAPE, "ligru_tail: a has %lld columns, h %lld: need a = (B, 2H), h = (B, H)",
                             (long long)sa[1], (long long)sh[1]);
     sg_tensor *z = sg_sigmoid(sg_narrow(in[0], 1, 0, sh[1])); /* (B, H), contiguous, tape-owned */
-    out[0] = z ? sg_zeros(sg_dtype_of(in[1]), 2, sh) : NULL;
+    out[0] = z ? sg_empty(sg_dtype_of(in[1]), 2, sh) : NULL; /* every element written below */
     if (!out[0] || sg_custom_save(ctx, z)) return sg_last_status();
     if (sg_dtype_of(in[1]) == SG_F32)
         ligru_tail_fwd_float(sg_data_const(in[0]), sg_data_const(in[1]), sg_data_const(z), sg_data_f32(out[0]), sh[0],

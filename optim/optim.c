@@ -174,6 +174,9 @@ typedef struct {
 UPDATE_KERNELS(float)
 UPDATE_KERNELS(double)
 
+/* elements in block b of blk-element blocks over n (the last one may be short) */
+static inline int64_t block_len(int64_t b, int64_t blk, int64_t n) { return n - b * blk < blk ? n - b * blk : blk; }
+
 /* off + lo, or NULL for an absent state block */
 #define AT(q, lo) ((q) ? (q) + (lo) : NULL)
 /* Runs kernel K##_##T over the flat blocks in chunks of OPT_CHUNK (parallel when large). */
@@ -185,8 +188,8 @@ UPDATE_KERNELS(double)
         int64_t nc = (n + OPT_CHUNK - 1) / OPT_CHUNK;                                              \
         SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
         for (int64_t ch = 0; ch < nc; ch++) {                                                      \
-            int64_t lo = ch * OPT_CHUNK, len = n - lo < OPT_CHUNK ? n - lo : OPT_CHUNK;            \
-            f(p + lo, g + lo, AT(s0, lo), AT(s1, lo), AT(s2, lo), &k, len);                        \
+            int64_t lo = ch * OPT_CHUNK;                                                           \
+            f(p + lo, g + lo, AT(s0, lo), AT(s1, lo), AT(s2, lo), &k, block_len(ch, OPT_CHUNK, n)); \
         }                                                                                          \
     } while (0)
 #define RUN_BY_DTYPE(K, S0, S1, S2)                                                                \
@@ -276,7 +279,7 @@ NORM_KERNEL(double)
         const T *g = sg__ptr(fg);                                                                  \
         SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
         for (int64_t b = 0; b < nb; b++)                                                           \
-            f(g + b * NORM_BLOCK, n - b * NORM_BLOCK < NORM_BLOCK ? n - b * NORM_BLOCK : NORM_BLOCK, &part[b]); \
+            f(g + b * NORM_BLOCK, block_len(b, NORM_BLOCK, n), &part[b]);                          \
     } while (0)
 #define SCALE_LOOP(T)                                                                              \
     do {                                                                                           \
@@ -284,7 +287,7 @@ NORM_KERNEL(double)
         T *g = sg__ptr(fg);                                                                        \
         SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
         for (int64_t b = 0; b < nb; b++)                                                           \
-            f(g + b * NORM_BLOCK, (T)coef, n - b * NORM_BLOCK < NORM_BLOCK ? n - b * NORM_BLOCK : NORM_BLOCK); \
+            f(g + b * NORM_BLOCK, (T)coef, block_len(b, NORM_BLOCK, n));                           \
     } while (0)
 
 double sg_clip_grad_norm(sg_model *m, double max_norm) {

@@ -58,8 +58,8 @@ static void gradcheck_layer(const sg_rnn_config *cfg, const int64_t *lengths, bo
 START_TEST(ligru_gradcheck_grid) {
     static const int64_t ragged[BB] = {2, 4, 1};
     bool bi = _i & 1, two = _i & 2, rag = _i & 4, h0 = _i & 8, fused = _i & GRID;
-    sg_rnn_config cfg = {.def = fused ? &ligru_cell_fused : &ligru_cell, .input_size = DD, .hidden_size = HH, .num_layers = two ? 2 : 1,
-                         .bidirectional = bi};
+    sg_rnn_config cfg = {.def = fused ? &ligru_cell_fused : &ligru_cell, .input_size = DD, .hidden_size = HH,
+                         .num_layers = two ? 2 : 1, .bidirectional = bi};
     gradcheck_layer(&cfg, rag ? ragged : NULL, h0);
 }
 END_TEST
@@ -173,7 +173,8 @@ START_TEST(ligru_fused_nograd_and_stream) {
     const sg_cell_def *defs[2] = {&ligru_cell, &ligru_cell_fused};
     for (int k = 0; k < 2; k++) {
         sg_model *m = sg_model_new(SG_F64);
-        sg_rnn *r = sg_rnn_new(m, NULL, &(sg_rnn_config){.def = defs[k], .input_size = DD, .hidden_size = HH, .num_layers = 2});
+        sg_rnn *r = sg_rnn_new(m, NULL,
+                               &(sg_rnn_config){.def = defs[k], .input_size = DD, .hidden_size = HH, .num_layers = 2});
         ck_assert_int_eq(sg_model_finalize(m, 4), 0);
         sg_tensor *x = tu_rand(SG_F64, 3, (int64_t[]){TT, BB, DD}, -1, 1, 31, false);
         bool prev = sg_set_grad_enabled(false);
@@ -193,8 +194,8 @@ START_TEST(ligru_fused_nograd_and_stream) {
         tu_teardown();
     }
     for (int64_t i = 0; i < TT * BB * HH; i++) {
-        ck_assert_msg(fabs(ref[1][i] - ref[0][i]) <= 1e-12, "no-grad forward, element %lld: %.17g vs %.17g", (long long)i,
-                      ref[1][i], ref[0][i]);
+        ck_assert_msg(fabs(ref[1][i] - ref[0][i]) <= 1e-12, "no-grad forward, element %lld: %.17g vs %.17g",
+                      (long long)i, ref[1][i], ref[0][i]);
         ck_assert_msg(fabs(got[1][i] - ref[0][i]) <= 1e-12, "stream, element %lld: %.17g vs %.17g", (long long)i,
                       got[1][i], ref[0][i]);
     }
