@@ -7,12 +7,32 @@
 #include "../autograd/node.h"
 #include "ops.h"
 
-/* The uniform of element ctr compared with p: same draw in forward and backward. */
-static inline bool dropout_keep(uint64_t seed, uint64_t ctr, double p) {
-    uint32_t w[4];
-    sg__philox(seed, ctr, w);
-    return sg__u01(w[0]) >= p;
+/* Element i is kept iff sg__u01(w0) >= p, w0 the first word of Philox(seed, base + i). sg__u01 is
+ * monotonic in w0, so that is w0 >= the threshold below: an integer compare the vector copies of
+ * the kernel make 16 at a time, with the same mask as the double compare (test_ops checks the
+ * threshold against sg__u01 around every p it tries). Returns 2^32 when no w0 is kept. */
+static uint64_t keep_threshold(double p) {
+    double t = ceil(p * 4294967296.0 - 0.5); /* w0 + 0.5 >= p * 2^32, both sides exact */
+    uint64_t k = t <= 0 ? 0 : t >= 4294967296.0 ? 4294967296u : (uint64_t)t;
+    while (k > 0 && sg__u01((uint32_t)(k - 1)) >= p) k--; /* guards the rounding argument above */
+    while (k < 4294967296u && sg__u01((uint32_t)k) < p) k++;
+    return k;
 }
+
+/* y[i] = w0(base + i) >= thr ? x[i] * sc : 0 for i < n (thr < 2^32), per instruction set. */
+#define DROPOUT_ROW(T)                                                                             \
+    SG_ISA_KERNEL(dropout_row_##T,                                                                 \
+                  (T *restrict y, const T *restrict x, int64_t n, uint64_t seed, uint64_t base,    \
+                   uint32_t thr, T sc),                                                            \
+                  (y, x, n, seed, base, thr, sc)) {                                                \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            uint32_t w[4];                                                                         \
+            sg__philox(seed, base + (uint64_t)i, w);                                               \
+            y[i] = w[0] >= thr ? x[i] * sc : (T)0;                                                 \
+        }                                                                                          \
+    }
+DROPOUT_ROW(float)
+DROPOUT_ROW(double)
 
 /* Identity (eval mode or p == 0): the gradient passes unchanged. */
 static int ident_bw(sg_node *n, const sg_tensor *gout) {
@@ -23,14 +43,26 @@ static int ident_bw(sg_node *n, const sg_tensor *gout) {
     return sg__grad_accum(n->in[0], g);
 }
 
-/* out[i] = keep_i ? x[i] * scale : 0, with scale = (T)(1 / (1 - p)); the same for the gradient. */
+/* out[i] = keep_i ? x[i] * scale : 0, with scale = (T)(1 / (1 - p)); the same for the gradient.
+ * Chunks of DROPOUT_CHUNK elements, parallel above SG_PAR_MIN; the mask depends on i only. */
+enum { DROPOUT_CHUNK = 4096 };
 #define DROPOUT_LOOP(T)                                                                            \
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(src);                                                      \
         T *y = (T *)sg__ptr(dst);                                                                  \
         T sc = (T)(1.0 / (1.0 - p));                                                               \
+        uint64_t thr = keep_threshold(p);                                                          \
+        if (thr > UINT32_MAX) { /* nothing kept (p within 2^-33 of 1) */                           \
+            for (int64_t i = 0; i < m; i++) y[i] = (T)0;                                           \
+            break;                                                                                 \
+        }                                                                                          \
+        SG_ISA_FN(dropout_row_##T) *row = SG_ISA_PICK(dropout_row_##T);                            \
+        int64_t nchunk = (m + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;                                  \
         SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
-        for (int64_t i = 0; i < m; i++) y[i] = dropout_keep(seed, base + (uint64_t)i, p) ? x[i] * sc : (T)0; \
+        for (int64_t c = 0; c < nchunk; c++) {                                                     \
+            int64_t i0 = c * DROPOUT_CHUNK, len = m - i0 < DROPOUT_CHUNK ? m - i0 : DROPOUT_CHUNK; \
+            row(y + i0, x + i0, len, seed, base + (uint64_t)i0, (uint32_t)thr, sc);                \
+        }                                                                                          \
     } while (0)
 
 /* src, dst contiguous, same shape and dtype. */

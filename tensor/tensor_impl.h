@@ -4,6 +4,7 @@
 #define SG_TENSOR_IMPL_H
 
 #include "alloc.h" /* every allocation of the library through one place */
+#include "isa_impl.h" /* SG_ALWAYS_INLINE: sg__philox is inlined into every instruction-set copy */
 #include "tensor.h"
 
 typedef struct sg_node sg_node;
@@ -140,7 +141,7 @@ enum { SG__PHILOX_ROUNDS = 10 };
 #define SG__PHILOX_M1 0xCD9E8D57u
 #define SG__PHILOX_W0 0x9E3779B9u
 #define SG__PHILOX_W1 0xBB67AE85u
-static inline void sg__philox(uint64_t key, uint64_t counter, uint32_t out[4]) {
+static SG_ALWAYS_INLINE void sg__philox(uint64_t key, uint64_t counter, uint32_t out[4]) {
     uint32_t c0 = (uint32_t)counter, c1 = (uint32_t)(counter >> 32), c2 = 0, c3 = 0;
     uint32_t k0 = (uint32_t)key, k1 = (uint32_t)(key >> 32);
     for (int r = 0; r < SG__PHILOX_ROUNDS; r++) {

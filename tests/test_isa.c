@@ -214,6 +214,19 @@ static void fam_optim(sg_dtype dt, blob *b) {
     }
 }
 
+/* ops/dropout.c: the mask and scaling, forward and backward, sizes below and above one chunk */
+static void fam_dropout(sg_dtype dt, blob *b) {
+    const int64_t shape[2][2] = {{3, 7}, {97, 301}};
+    const double ps[] = {0.1, 0.5, 0.9};
+    for (int s = 0; s < 2; s++)
+        for (int k = 0; k < 3; k++) {
+            sg_tensor *x[1] = {input(dt, 2, shape[s], -2, 2, 71 + (uint64_t)k)};
+            sg_rng rng = sg_rng_new(72 + (uint64_t)k);
+            rng.offset = 0xFFFFFF00u; /* the counter's high word changes inside the tensor */
+            run_backward(b, sg_dropout(x[0], ps[k], true, &rng), x, 1, 73 + (uint64_t)k);
+        }
+}
+
 typedef void (*family_fn)(sg_dtype dt, blob *b);
 static const struct {
     const char *name;
@@ -227,6 +240,7 @@ static const struct {
     {"elementwise, copies, sums to shape", fam_elementwise},
     {"unary", fam_unary},
     {"optimizer updates, gradient clipping", fam_optim},
+    {"dropout", fam_dropout},
 };
 enum { N_FAMILIES = sizeof FAMILIES / sizeof FAMILIES[0] };
 

@@ -4,6 +4,7 @@
  * eval-mode identity and error paths. */
 #include <string.h>
 
+#include "../tensor/tensor_impl.h" /* sg__philox, sg__u01: the mask's definition */
 #include "util/testutil.h"
 
 enum { SEED = 1234 };
@@ -66,6 +67,60 @@ START_TEST(rate_and_scale) {
     for (int64_t i = 0; i < 1000; i++) {
         double v = sg_get_flat(y, i);
         ck_assert(v == 0.0 || v == 0.6);
+    }
+    sg_tensor_free(X);
+    tu_teardown();
+}
+END_TEST
+
+/* The kernel's integer threshold gives the definition's mask: element i kept iff
+ * sg__u01(Philox(seed, offset + i)[0]) >= p, for p on both sides of the points where the
+ * threshold moves (k / 2^32 and (k + 0.5) / 2^32) and p within 2^-33 of 0 and of 1. */
+START_TEST(mask_is_definition) {
+    enum { N = 5000 };
+    const double two32 = 4294967296.0;
+    double ps[32];
+    int np = 0;
+    const double at[] = {0.25, 0.3, 1 / 3.0, 0.5, 0.7};
+    for (int k = 0; k < 5; k++) { /* the largest u01 below p and the smallest at or above it */
+        double p = at[k], w = floor(p * two32 - 0.5);
+        ps[np++] = p;
+        ps[np++] = ((w + 0.5) / two32);                /* exactly one u01 value: kept */
+        ps[np++] = nextafter((w + 0.5) / two32, 1.0);  /* just above it: that value dropped */
+        ps[np++] = nextafter((w + 0.5) / two32, 0.0);
+    }
+    ps[np++] = 0x1p-34;
+    ps[np++] = 0x1p-33;
+    ps[np++] = nextafter(0x1p-33, 1.0);
+    ps[np++] = 1 - 0x1p-34;
+    ps[np++] = nextafter(1.0, 0.0);
+    sg_tensor *X = sg_ones(SG_F64, 1, (int64_t[]){N});
+    for (int k = 0; k < np; k++) {
+        double p = ps[k];
+        sg_rng rng = sg_rng_new(31 + (uint64_t)k);
+        rng.offset = 0xFFFFF000u + (uint64_t)k; /* crosses the counter's 32-bit boundary */
+        uint64_t base = rng.offset;
+        sg_tensor *y = sg_dropout(X, p, true, &rng);
+        ck_assert_msg(y != NULL, "%s", sg_last_error());
+        int64_t bad = -1;
+        for (int64_t i = 0; i < N && bad < 0; i++) {
+            uint32_t w[4];
+            sg__philox(rng.seed, base + (uint64_t)i, w);
+            if ((sg__u01(w[0]) >= p) != (sg_get_flat(y, i) != 0)) bad = i;
+        }
+        ck_assert_msg(bad < 0, "p = %.17g: element %lld's mask differs from the definition", p, (long long)bad);
+        sg_tape_clear();
+    }
+    /* at the threshold itself: a single u01 value decides, both ways */
+    uint32_t w[4];
+    sg__philox(9, 0, w);
+    double u = sg__u01(w[0]);
+    const double pk[2] = {u, nextafter(u, 1.0)};
+    for (int k = 0; k < 2; k++) {
+        sg_rng rng = sg_rng_new(9);
+        sg_tensor *y = sg_dropout(X, pk[k], true, &rng);
+        ck_assert_msg((sg_get_flat(y, 0) != 0) == (k == 0), "element 0 at p = its own uniform%s", k ? " + 1 ulp" : "");
+        sg_tape_clear();
     }
     sg_tensor_free(X);
     tu_teardown();
@@ -184,6 +239,7 @@ int main(void) {
     tcase_add_loop_test(t, grad_table, 0, NCASES);
     tcase_add_loop_test(t, f32_table, 0, NCASES);
     tcase_add_test(t, rate_and_scale);
+    tcase_add_test(t, mask_is_definition);
     tcase_add_test(t, backward_mask);
     tcase_add_test(t, mask_reproducible);
     tcase_add_test(t, rng_advance);
