@@ -103,8 +103,9 @@ int sg_dist_grads_bucket_range(const sg_dist_grads *g, int b, int64_t *lo, int64
  * calling thread, so a bucket's communication starts as soon as its gradients are final. The
  * result of the step is sum over ranks r of weight_r * grad_r; weight = 1/N averages, and
  * weight = n_r / n (this rank's examples over the global batch) turns per-rank mean losses into
- * the gradient of the combined batch's mean loss. Returns 0 or a negative status (a step already
- * begun). */
+ * the gradient of the combined batch's mean loss. Every rank sends its weight to every other here
+ * (non-blocking); the owner of each shard applies them as it sums. Returns 0 or a negative status
+ * (a step already begun, SG_ERR_STATE naming an MPI failure). */
 int sg_dist_grads_begin(sg_dist_grads *g, double weight);
 /** Ends the step after sg_backward: removes the hook, starts the buckets not yet started, waits
  * for all and leaves the reduced gradient in the model's gradient block, bitwise equal on every

@@ -4,6 +4,9 @@
  * fixed order). Phase 2 (allgather): the owner sends its summed shard to every rank. All messages
  * are non-blocking point-to-point with the bucket and phase in the tag, so buckets may start in any
  * order on different ranks; progress is made whenever the grad-ready hook runs and in end().
+ * Ranks send their gradients unscaled and their step weights at begin(): the owner multiplies each
+ * contribution by its rank's weight as it sums, the value the sender would have computed, so no
+ * rank makes a separate scaling pass over its whole block.
  * Not a ring: 2(N-1) messages per bucket and rank, fine for the tens of ranks this targets. */
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +15,7 @@
 #include "dist_mpi_impl.h"
 
 typedef enum { B_IDLE = 0, B_SCATTER, B_GATHER, B_DONE } bucket_phase;
-enum { TAG_PHASES = 2 };
+enum { TAG_PHASES = 2 }; /* tags per bucket; the weights' tag follows the last bucket's */
 
 typedef struct {
     int64_t lo, hi;
@@ -34,6 +37,9 @@ struct sg_dist_grads {
     bucket *b;
     param_key *keys; /* sorted by address: leaf -> parameter index */
     int hook_status; /* first MPI failure inside the hook, reported by end() */
+    double *w;       /* this step's weight of every rank, w[rank] (N) */
+    MPI_Request *wreq; /* the weights' exchange, 2(N-1); wpending until it completed */
+    bool wpending;
     double t_first;  /* this step's first bucket start (0: none yet) */
 };
 
@@ -58,6 +64,8 @@ void sg_dist_grads_free(sg_dist_grads *g) {
     }
     free(g->b);
     free(g->keys);
+    free(g->w);
+    free(g->wreq);
     sg__grads_free_head(&g->h);
 }
 
@@ -68,14 +76,16 @@ sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
     g->es = sg_dtype_size(g->dt);
     int N = d->size, np = g->h.plan.np, *tag_ub = NULL, flag = 0;
     MPI_Comm_get_attr(d->comm, MPI_TAG_UB, &tag_ub, &flag);
-    if (flag && tag_ub && (int64_t)g->h.plan.nb * TAG_PHASES > *tag_ub) {
+    if (flag && tag_ub && (int64_t)g->h.plan.nb * TAG_PHASES + 1 > *tag_ub) {
         sg_set_error(SG_ERR_ARG, "sg_dist_grads_new: %d buckets exceed MPI's tag range; use larger buckets", g->h.plan.nb);
         sg_dist_grads_free(g);
         return NULL;
     }
     g->b = calloc((size_t)(g->h.plan.nb ? g->h.plan.nb : 1), sizeof *g->b);
     g->keys = malloc((size_t)(np ? np : 1) * sizeof *g->keys);
-    bool ok = g->b && g->keys;
+    g->w = malloc((size_t)N * sizeof *g->w);
+    g->wreq = malloc((size_t)(2 * N) * sizeof *g->wreq);
+    bool ok = g->b && g->keys && g->w && g->wreq;
     for (int i = 0; ok && i < g->h.plan.nb; i++) {
         bucket *b = &g->b[i];
         b->lo = g->h.plan.lo[i];
@@ -113,14 +123,14 @@ static void scale(sg_dist_grads *g, int64_t lo, int64_t hi, double w) {
     }
 }
 
-/* Phase 1: scale this rank's bucket, send shard q to rank q, receive this rank's shard from all. */
+/* Phase 1: send shard q of this rank's (unscaled) bucket to rank q, receive this rank's shard from
+ * all. */
 static int start_bucket(sg_dist_grads *g, int bi) {
     bucket *b = &g->b[bi];
     sg_dist *d = g->h.d;
     int N = d->size, me = d->rank, k = 0;
     int64_t n = b->hi - b->lo, myoff, mycnt;
     if (g->t_first == 0) g->t_first = MPI_Wtime();
-    scale(g, b->lo, b->hi, g->h.weight);
     shard(n, N, me, &myoff, &mycnt);
     char *base = grad_base(g) + (size_t)b->lo * g->es;
     MPI_Datatype ty = sg__mpi_type(g->dt);
@@ -141,22 +151,37 @@ static int start_bucket(sg_dist_grads *g, int bi) {
     return SG_OK;
 }
 
-/* float32, two ranks: own += other. Rounding the exact sum of two floats once, as this does, gives
- * the same bits as rounding their double sum (double has more than 2 x 24 + 2 bits), and a + b is
- * b + a, so this is sum_shard's rank-order double sum, four times faster in the portable build. */
-static void add_f32(float *restrict own, const float *restrict other, int64_t n) {
-    for (int64_t i = 0; i < n; i++) own[i] += other[i];
+/* The weights every rank sent at begin(), before the first sum of the step. */
+static int await_weights(sg_dist_grads *g) {
+    if (!g->wpending) return SG_OK;
+    MPI_TRY("sg_dist_grads", MPI_Waitall(2 * (g->h.d->size - 1), g->wreq, MPI_STATUSES_IGNORE));
+    g->wpending = false;
+    return SG_OK;
 }
 
-/* This rank's shard = sum over ranks in order 0..N-1 (its own contribution at position me), in
- * double, in chunks so the inner loops vectorise. */
+/* float32, two ranks: own = wa * own + wb * other, each product rounded to float as the senders'
+ * scaling did. Rounding the exact sum of two floats once, as this does, gives the same bits as
+ * rounding their double sum (double has more than 2 x 24 + 2 bits), and a + b is b + a, so this is
+ * sum_shard's rank-order double sum, four times faster in the portable build. */
+static void add_f32(float *restrict own, const float *restrict other, int64_t n, float wa, float wb) {
+    if (wa == 1.0f && wb == 1.0f)
+        for (int64_t i = 0; i < n; i++) own[i] += other[i];
+    else
+        for (int64_t i = 0; i < n; i++) own[i] = own[i] * wa + other[i] * wb;
+}
+
+/* This rank's shard = sum over ranks q in order 0..N-1 of w[q] * (q's contribution), its own at
+ * position me; each product rounded to the gradient's dtype (what scaling in place gives), the sum
+ * in double, in chunks so the inner loops vectorise. */
 enum { SUM_CHUNK = 1024 };
-static void sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
+static int sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
+    int rc = await_weights(g);
+    if (rc) return rc;
     int N = g->h.d->size, me = g->h.d->rank;
     char *own = grad_base(g) + (size_t)(b->lo + off) * g->es;
     if (g->dt == SG_F32 && N == 2) {
-        add_f32((float *)own, (const float *)b->recv, cnt);
-        return;
+        add_f32((float *)own, (const float *)b->recv, cnt, (float)g->w[me], (float)g->w[1 - me]);
+        return SG_OK;
     }
     double acc[SUM_CHUNK];
     for (int64_t c0 = 0; c0 < cnt; c0 += SUM_CHUNK) {
@@ -164,19 +189,20 @@ static void sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
         for (int q = 0, slot = 0; q < N; q++) {
             const char *src = q == me ? own : (const char *)b->recv + (size_t)(slot++ * cnt) * g->es;
             if (g->dt == SG_F64) {
-                const double *x = (const double *)src + c0;
-                if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i];
-                else for (int64_t i = 0; i < m; i++) acc[i] += x[i];
+                const double *x = (const double *)src + c0, wq = g->w[q];
+                if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i] * wq;
+                else for (int64_t i = 0; i < m; i++) acc[i] += x[i] * wq;
             } else {
-                const float *x = (const float *)src + c0;
-                if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i];
-                else for (int64_t i = 0; i < m; i++) acc[i] += x[i];
+                const float *x = (const float *)src + c0, wq = (float)g->w[q];
+                if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i] * wq;
+                else for (int64_t i = 0; i < m; i++) acc[i] += x[i] * wq;
             }
         }
         if (g->dt == SG_F64) memcpy((double *)own + c0, acc, (size_t)m * sizeof *acc);
         else
             for (int64_t i = 0; i < m; i++) ((float *)own)[c0 + i] = (float)acc[i];
     }
+    return SG_OK;
 }
 
 /* Phase 2: send the summed shard to every rank, receive every other shard in place. */
@@ -186,7 +212,8 @@ static int gather_bucket(sg_dist_grads *g, int bi) {
     int N = d->size, me = d->rank, k = 0;
     int64_t n = b->hi - b->lo, myoff, mycnt;
     shard(n, N, me, &myoff, &mycnt);
-    sum_shard(g, b, myoff, mycnt);
+    int rc = sum_shard(g, b, myoff, mycnt);
+    if (rc) return rc;
     char *base = grad_base(g) + (size_t)b->lo * g->es;
     MPI_Datatype ty = sg__mpi_type(g->dt);
     int tag = bi * TAG_PHASES + 1;
@@ -249,7 +276,17 @@ int sg_dist_grads_begin(sg_dist_grads *g, double weight) {
     }
     g->hook_status = SG_OK;
     g->t_first = 0;
-    if (g->h.d->size > 1) sg_set_grad_ready_hook(on_ready, g);
+    sg_dist *d = g->h.d;
+    int N = d->size, me = d->rank, k = 0, tag = g->h.plan.nb * TAG_PHASES;
+    if (N == 1) return SG_OK;
+    g->w[me] = weight;
+    for (int q = 0; q < N; q++) {
+        if (q == me) continue;
+        MPI_TRY("sg_dist_grads_begin", MPI_Irecv(&g->w[q], 1, MPI_DOUBLE, q, tag, d->comm, &g->wreq[k++]));
+        MPI_TRY("sg_dist_grads_begin", MPI_Isend(&g->w[me], 1, MPI_DOUBLE, q, tag, d->comm, &g->wreq[k++]));
+    }
+    g->wpending = true;
+    sg_set_grad_ready_hook(on_ready, g);
     return SG_OK;
 }
 
@@ -266,6 +303,7 @@ int sg_dist_grads_end(sg_dist_grads *g) {
             if (g->b[i].phase == B_IDLE) rc = start_bucket(g, i);
         for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++) /* phase 1 then phase 2 */
             if ((rc = advance(g, i, true)) == SG_OK) rc = advance(g, i, true);
+        if (rc == SG_OK) rc = await_weights(g); /* no bucket needed them: a model without parameters */
     }
     sg_mark_modified(sg_model_flat_grads(g->h.m));
     double t1 = MPI_Wtime();

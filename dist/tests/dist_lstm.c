@@ -2,7 +2,9 @@
  * LSTM classifier on ragged sequences trained for a few Adam steps on N ranks (each rank its share
  * of every global batch, the last batch uneven) must match the same training in one process on the
  * whole global batch, computed in this very process: losses and parameters within --rtol
- * (inf-norm relative), and every rank's parameters bitwise equal after every step.
+ * (inf-norm relative), and every rank's parameters bitwise equal after every step. The reduced
+ * gradient must also be bitwise its definition: every rank's share recomputed here on a copy of the
+ * parameters, scaled by its weight in the gradient's dtype, summed in rank order in double.
  * Fault modes for the failure tests: --kill-rank R (that rank SIGKILLs itself at --kill-step),
  * --bad-model-rank R (a different hidden size there), --bad-data-rank R (an out-of-range label).
  * Not a Check suite: Check's forked tests and MPI do not mix. Exit 0 and "dist_lstm: ok" on success. */
@@ -104,6 +106,45 @@ static int forward_backward(net *n, const int64_t *ex, int b, bool corrupt, doub
     return rc;
 }
 
+/* this rank's share of a global batch of B: a contiguous slice [*off, *off + return) */
+static int share(int B, int N, int rank, int *off) {
+    int q = B / N, r = B % N;
+    *off = rank * q + (rank < r ? rank : r);
+    return q + (rank < r);
+}
+
+/* The reduction's definition, computed here: sum over ranks q = 0..N-1 of (T)w_q * g_q, each
+ * product rounded to the dtype T, accumulated in double from the first term, rounded to T; g_q is
+ * rank q's gradient on its share, recomputed with sc holding a copy of dn's parameters. Returns
+ * whether dn's reduced gradient has exactly those bits. */
+static bool reduced_is_definition(net *sc, net *dn, const int64_t *batch, int B, int N) {
+    sg_tensor *pd = sg_model_flat_params(dn->m), *ps = sg_model_flat_params(sc->m);
+    int64_t n = sg_numel(pd);
+    double *acc = malloc((size_t)n * sizeof *acc), *gq = malloc((size_t)n * sizeof *gq);
+    bool f32 = sg_model_dtype(dn->m) == SG_F32, ok = acc && gq;
+    if (ok) { /* the parameters, bit for bit */
+        size_t bytes = (size_t)n * (f32 ? sizeof(float) : sizeof(double));
+        memcpy(f32 ? (void *)sg_data_f32(ps) : (void *)sg_data_f64(ps), sg_data_const(pd), bytes);
+        sg_mark_modified(ps);
+    }
+    for (int q = 0; ok && q < N; q++) {
+        int off, nb = share(B, N, q, &off);
+        double loss, w = (double)nb / B;
+        sg_model_zero_grad(sc->m);
+        ok = (nb == 0 || forward_backward(sc, batch + off, nb, false, &loss) == 0) &&
+             sg_to_buffer(sg_model_flat_grads(sc->m), gq, SG_F64) == 0;
+        for (int64_t i = 0; ok && i < n; i++) {
+            double t = f32 ? (double)((float)w * (float)gq[i]) : w * gq[i];
+            acc[i] = q == 0 ? t : acc[i] + t;
+        }
+    }
+    for (int64_t i = 0; ok && f32 && i < n; i++) acc[i] = (double)(float)acc[i];
+    ok = ok && sg_to_buffer(sg_model_flat_grads(dn->m), gq, SG_F64) == 0 && memcmp(acc, gq, (size_t)n * sizeof *gq) == 0;
+    free(acc);
+    free(gq);
+    return ok;
+}
+
 static double max_abs(const sg_tensor *t) {
     double m = 0;
     for (int64_t i = 0; i < sg_numel(t); i++) m = fmax(m, fabs(sg_get_flat(t, i)));
@@ -148,8 +189,9 @@ int main(int argc, char **argv) {
     int rank = sg_dist_rank(d), N = sg_dist_size(d);
     sg_set_num_threads(1);
     make_data();
-    net ref = {0}, dn = {0};
-    if (net_make(&ref, o.dt, HID) || net_make(&dn, o.dt, rank == o.bad_model_rank ? HID + 1 : HID))
+    net ref = {0}, dn = {0}, sc = {0}; /* sc: the scratch copy reduced_is_definition recomputes on */
+    if (net_make(&ref, o.dt, HID) || net_make(&sc, o.dt, HID) ||
+        net_make(&dn, o.dt, rank == o.bad_model_rank ? HID + 1 : HID))
         sg_dist_abort(d, 1, "building the model: %s", sg_last_error());
     if (sg_dist_check_model(d, dn.m) || sg_dist_broadcast_model(d, dn.m, dn.opt, 0))
         sg_dist_abort(d, 1, "%s", sg_last_error());
@@ -170,12 +212,14 @@ int main(int argc, char **argv) {
         if (forward_backward(&ref, batch, B, false, &lref) || sg_optim_step(ref.opt))
             sg_dist_abort(d, 1, "reference step %d: %s", step, sg_last_error());
         /* this rank's share: a contiguous slice of the global batch */
-        int q = B / N, r = B % N, nb = q + (rank < r), off = rank * q + (rank < r ? rank : r);
+        int off, nb = share(B, N, rank, &off);
         sg_model_zero_grad(dn.m);
         if (sg_dist_grads_begin(g, (double)nb / B)) sg_dist_abort(d, 1, "%s", sg_last_error());
         if (nb > 0 && forward_backward(&dn, batch + off, nb, rank == o.bad_data_rank, &lloc))
             sg_dist_abort(d, 1, "step %d: bad data on this rank: %s", step, sg_last_error());
         if (sg_dist_grads_end(g)) sg_dist_abort(d, 1, "step %d: %s", step, sg_last_error());
+        bool exact = reduced_is_definition(&sc, &dn, batch, B, N);
+        if (!exact) fprintf(stderr, "dist_lstm: step %d, rank %d: the reduced gradient is not the rank-order sum\n", step, rank);
         if (sg_optim_step(dn.opt)) sg_dist_abort(d, 1, "step %d: %s", step, sg_last_error());
         double lsum = lloc * nb;
         if (sg_dist_sum(d, &lsum, 1)) sg_dist_abort(d, 1, "%s", sg_last_error());
@@ -184,11 +228,11 @@ int main(int argc, char **argv) {
         worst_param = fmax(worst_param, prel);
         int same = sg_dist_check_params(d, dn.m);
         if (same) fprintf(stderr, "dist_lstm: step %d: %s\n", step, sg_last_error());
-        if (!(lrel <= o.rtol) || !(prel <= o.rtol) || same) fails++;
+        if (!(lrel <= o.rtol) || !(prel <= o.rtol) || same || !exact) fails++;
         if (rank == 0)
             printf("step %d: global batch %d (this rank %d), loss %.17g vs one process %.17g: rel %.2e, params rel "
-                   "%.2e, ranks bitwise equal: %s\n",
-                   step, B, nb, lsum / B, lref, lrel, prel, same ? "NO" : "yes");
+                   "%.2e, ranks bitwise equal: %s, reduction = rank-order sum: %s\n",
+                   step, B, nb, lsum / B, lref, lrel, prel, same ? "NO" : "yes", exact ? "yes" : "NO");
     }
     sg_dist_stats st;
     sg_dist_grads_stats(g, &st);
@@ -205,6 +249,7 @@ int main(int argc, char **argv) {
     }
     sg_dist_grads_free(g);
     net_free(&ref);
+    net_free(&sc);
     net_free(&dn);
     sg_dist_finalize(d);
     return f == 0 ? 0 : 1;
