@@ -42,7 +42,7 @@ typedef struct {
 } example_t;
 
 typedef struct {
-    double eps, acc, kb, comm_ms, exposed_ms, hidden, hook_ms, params, batch;
+    double eps, acc, kb, kb_dense, comm_ms, exposed_ms, hidden, hook_ms, params, batch;
     double ph[MAX_RANKS][NPH][2]; /* ms per step: [rank][phase][wall, cpu] */
     int nranks;                   /* ranks whose breakdown was read */
     int ok;
@@ -139,6 +139,7 @@ static result_t run_one(const example_t *ex, const char *data, const conf_t *c, 
         }
         if (strstr(line, "kB sent per step")) {
             r.kb = after(line, "processes: ");
+            r.kb_dense = after(line, "by rank 0 (");
             r.comm_ms = after(line, "allreduce ");
             r.exposed_ms = after(line, "of which ");
             r.hidden = after(line, "waited after the backward, ");
@@ -238,8 +239,8 @@ static void json_ex(FILE *f, const example_t *ex, const ex_result *e, int seeds,
         }
         fprintf(f, "]}%s\n", c + 1 < NCONF ? "," : "");
     }
-    fprintf(f, "      },\n      \"dist_2x1\": {\"kb_sent_per_step\": %.1f, \"allreduce_ms\": %.4f, \"exposed_ms\": %.4f, "
-               "\"hidden_pct\": %.1f, \"hook_ms\": %.4f},\n", e->dist.kb, e->dist.comm_ms, e->dist.exposed_ms,
+    fprintf(f, "      },\n      \"dist_2x1\": {\"kb_sent_per_step\": %.1f, \"kb_dense_per_step\": %.1f, \"allreduce_ms\": %.4f, "
+               "\"exposed_ms\": %.4f, \"hidden_pct\": %.1f, \"hook_ms\": %.4f},\n", e->dist.kb, e->dist.kb_dense, e->dist.comm_ms, e->dist.exposed_ms,
             e->dist.hidden, e->dist.hook_ms);
     fprintf(f, "      \"sharing\": {\"batch\": %.0f, \"alone_step_ms\": %.4f, \"shared_step_ms\": %.4f, \"alone_eps\": %.3f, "
                "\"shared_eps\": %.3f, \"bound_2x1_1x1\": %.4f},\n", e->batch / 2, e->half.ph[0][NPH - 1][0],
@@ -328,7 +329,8 @@ int main(int argc, char **argv) {
                         for (int w = 0; w < 2; w++) x->ph[c][k][p][w] += r.ph[k][p][w] / seeds;
                 if (CONFS[c].procs > 1 && r.ok) {
                     ndist++;
-                    x->dist.kb += r.kb, x->dist.comm_ms += r.comm_ms, x->dist.exposed_ms += r.exposed_ms;
+                    x->dist.kb += r.kb, x->dist.kb_dense += r.kb_dense, x->dist.comm_ms += r.comm_ms;
+                    x->dist.exposed_ms += r.exposed_ms;
                     x->dist.hidden += r.hidden, x->dist.hook_ms += r.hook_ms;
                 }
             }
@@ -338,7 +340,7 @@ int main(int argc, char **argv) {
         x->shared = run_one(&EX[e], data, &CONFS[0], 1, half, true);
         x->fails += !x->half.ok + !x->shared.ok;
         if (ndist) {
-            x->dist.kb /= ndist, x->dist.comm_ms /= ndist, x->dist.exposed_ms /= ndist;
+            x->dist.kb /= ndist, x->dist.kb_dense /= ndist, x->dist.comm_ms /= ndist, x->dist.exposed_ms /= ndist;
             x->dist.hidden /= ndist, x->dist.hook_ms /= ndist;
         }
         printf("\n%s: %.0f parameters, batch %.0f (examples/s, median of %d; test accuracy per seed)\n", EX[e].name,
@@ -354,9 +356,9 @@ int main(int argc, char **argv) {
         }
         printf("  step time per rank, mean over seeds (the example's phases; wall/cpu ms per training step):\n");
         for (int c = 0; c < NCONF; c++) print_phases(x, c);
-        printf("  2 processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step, %.2f ms of it exposed, %.0f %% hidden "
-               "behind the backward, %.3f ms/step in the grad-ready hook\n",
-               x->dist.kb, x->dist.comm_ms, x->dist.exposed_ms, x->dist.hidden, x->dist.hook_ms);
+        printf("  2 processes: %.0f kB sent per step by rank 0 (%.0f kB with every bucket dense), allreduce %.2f ms/step, "
+               "%.2f ms of it exposed, %.0f %% hidden behind the backward, %.3f ms/step in the grad-ready hook\n",
+               x->dist.kb, x->dist.kb_dense, x->dist.comm_ms, x->dist.exposed_ms, x->dist.hidden, x->dist.hook_ms);
         double alone = x->half.ph[0][NPH - 1][0], both = x->shared.ph[0][NPH - 1][0]; /* wall ms per step */
         printf("  machine sharing, no MPI (seed 1, batch %.0f, 1 thread): one process %.3f ms/step, two at once %.3f "
                "ms/step (%+.1f %%): with a free reduction 2x1/1x1 <= %.3f\n", x->batch / 2, alone, both,

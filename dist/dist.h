@@ -124,6 +124,8 @@ typedef struct {
     double t_exposed;      /**< time spent in sg_dist_grads_end: communication not hidden */
     double t_in_backward;  /**< time spent in the hook during the backward (posting, summing) */
     int64_t buckets_early; /**< buckets started during the backward (the rest start in end) */
+    int64_t bytes_dense;   /**< what this rank would have sent with every bucket dense (both phases) */
+    int64_t buckets_sparse; /**< bucket reductions that sent only the blocks nonzero on some rank */
 } sg_dist_stats;
 /** Copies the counters into *out (zeros for NULL g; NULL out is a no-op). */
 void sg_dist_grads_stats(const sg_dist_grads *g, sg_dist_stats *out);

@@ -41,6 +41,21 @@ void sg__grads_free_head(sg__grads_head *h);
 int sg__grads_begin_head(sg__grads_head *h, double weight);
 int sg__grads_end_head(sg__grads_head *h);
 
+/* Zero blocks (blocks.c), for the sparse reduction: a bucket of n elements is cut into blocks of
+ * SG__BLOCK elements (the last may be short); a block is zero when every bit of it is, +0.0 in
+ * every element. Maps hold one byte per block, 1 = selected. x, dst, src: the bucket's or a
+ * packed buffer's first byte; es: the element size. */
+enum { SG__BLOCK = 128 }; /* 512 bytes of float32: one row of a 128-wide embedding */
+int64_t sg__blocks_count(int64_t n);
+/* map[k] = block k of x has a bit set; returns how many do. */
+int64_t sg__blocks_map(uint8_t *map, const char *x, int64_t n, size_t es);
+/* Elements in the selected blocks among blocks [k0, k1). */
+int64_t sg__blocks_selected(const uint8_t *map, int64_t k0, int64_t k1, int64_t n);
+/* Copies the selected blocks among [k0, k1) of x to dst, in order; returns the elements copied. */
+int64_t sg__blocks_pack(char *dst, const char *x, const uint8_t *map, int64_t k0, int64_t k1, int64_t n, size_t es);
+/* The inverse: the packed src back into the selected blocks among [k0, k1) of x. */
+void sg__blocks_unpack(char *x, const char *src, const uint8_t *map, int64_t k0, int64_t k1, int64_t n, size_t es);
+
 /* FNV-1a over bytes, continuing from h (start with SG__FNV_OFFSET). */
 #define SG__FNV_OFFSET 0xcbf29ce484222325ull
 uint64_t sg__fnv1a(uint64_t h, const void *p, size_t n);

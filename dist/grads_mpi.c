@@ -1,5 +1,9 @@
-/* Bucketed gradient reduction over MPI. A bucket of n elements is split into N shards; rank s owns
- * shard s. Phase 1 (reduce-scatter): every rank sends shard s of its weighted gradient to rank s,
+/* Bucketed gradient reduction over MPI. A bucket of n elements is split into N shards of whole
+ * blocks (SG__BLOCK elements, dist_impl.h); rank s owns shard s. Phase 0: the ranks exchange maps
+ * of their bucket's nonzero blocks; a block zero on every rank sums to zero and need not travel, so
+ * when few blocks are nonzero anywhere (an embedding's rows a batch did not touch) the phases below
+ * send only the blocks of the maps' union, packed, and the result has the same bits as sending all.
+ * Phase 1 (reduce-scatter): every rank sends shard s of its gradient to rank s,
  * which sums the N contributions in rank order 0..N-1 (each element reduced exactly once, in a
  * fixed order). Phase 2 (allgather): the owner sends its summed shard to every rank. All messages
  * are non-blocking point-to-point with the bucket and phase in the tag, so buckets may start in any
@@ -8,21 +12,29 @@
  * contribution by its rank's weight as it sums, the value the sender would have computed, so no
  * rank makes a separate scaling pass over its whole block.
  * Not a ring: 2(N-1) messages per bucket and rank, fine for the tens of ranks this targets. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../autograd/autograd.h"
 #include "dist_mpi_impl.h"
 
-typedef enum { B_IDLE = 0, B_SCATTER, B_GATHER, B_DONE } bucket_phase;
-enum { TAG_PHASES = 2 }; /* tags per bucket; the weights' tag follows the last bucket's */
+typedef enum { B_IDLE = 0, B_MAP, B_SCATTER, B_GATHER, B_DONE } bucket_phase;
+enum { TAG_PHASES = 3 }; /* tags per bucket; the weights' tag follows the last bucket's */
+/* A bucket is sent sparse when at most 1 / SPARSE_MIN_RATIO of its blocks is nonzero on some rank:
+ * packing costs a copy, so a denser bucket goes as it lies, without one. */
+enum { SPARSE_MIN_RATIO = 2 };
 
 typedef struct {
-    int64_t lo, hi;
+    int64_t lo, hi, nblk;
     int pending;       /* parameters whose gradient is not final yet */
     bucket_phase phase;
+    bool sparse;       /* this step: only the blocks of u travel, packed */
     MPI_Request *req;  /* 2(N-1) */
     void *recv;        /* (N-1) shards of this rank's size, phase 1 */
+    uint8_t *map;      /* N x nblk: rank q's nonzero blocks at map + q * nblk */
+    uint8_t *u;        /* nblk: the union of the ranks' maps */
+    char *pack;        /* n elements, made at the first sparse step: shard q packed at shard q's offset */
 } bucket;
 
 typedef struct {
@@ -43,11 +55,13 @@ struct sg_dist_grads {
     double t_first;  /* this step's first bucket start (0: none yet) */
 };
 
-/* shard s of n elements: [off, off + cnt) */
-static void shard(int64_t n, int N, int s, int64_t *off, int64_t *cnt) {
-    int64_t q = n / N, r = n % N;
-    *off = s * q + (s < r ? s : r);
-    *cnt = q + (s < r);
+/* shard s of bucket b: blocks [*k0, *k1), elements [*off, *off + *cnt) */
+static void shard(const bucket *b, int N, int s, int64_t *k0, int64_t *k1, int64_t *off, int64_t *cnt) {
+    int64_t q = b->nblk / N, r = b->nblk % N, n = b->hi - b->lo;
+    *k0 = s * q + (s < r ? s : r);
+    *k1 = *k0 + q + (s < r);
+    *off = *k0 * SG__BLOCK < n ? *k0 * SG__BLOCK : n;
+    *cnt = (*k1 * SG__BLOCK < n ? *k1 * SG__BLOCK : n) - *off;
 }
 
 static int by_addr(const void *a, const void *b) {
@@ -61,6 +75,9 @@ void sg_dist_grads_free(sg_dist_grads *g) {
     for (int i = 0; g->b && i < g->h.plan.nb; i++) {
         free(g->b[i].req);
         free(g->b[i].recv);
+        free(g->b[i].map);
+        free(g->b[i].u);
+        free(g->b[i].pack);
     }
     free(g->b);
     free(g->keys);
@@ -90,12 +107,15 @@ sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
         bucket *b = &g->b[i];
         b->lo = g->h.plan.lo[i];
         b->hi = g->h.plan.hi[i];
-        int64_t off, cnt;
-        shard(b->hi - b->lo, N, d->rank, &off, &cnt);
+        b->nblk = sg__blocks_count(b->hi - b->lo);
+        int64_t k0, k1, off, cnt;
+        shard(b, N, d->rank, &k0, &k1, &off, &cnt);
         if (N > 1) {
             b->req = malloc((size_t)(2 * (N - 1)) * sizeof *b->req);
             b->recv = malloc((size_t)((N - 1) * (cnt ? cnt : 1)) * g->es);
-            ok = b->req && b->recv;
+            b->map = malloc((size_t)(N * (b->nblk ? b->nblk : 1)));
+            b->u = malloc((size_t)(b->nblk ? b->nblk : 1));
+            ok = b->req && b->recv && b->map && b->u;
         }
     }
     for (int i = 0; ok && i < np; i++) g->keys[i] = (param_key){sg_model_param(m, i), i};
@@ -123,31 +143,24 @@ static void scale(sg_dist_grads *g, int64_t lo, int64_t hi, double w) {
     }
 }
 
-/* Phase 1: send shard q of this rank's (unscaled) bucket to rank q, receive this rank's shard from
- * all. */
+static char *bucket_base(sg_dist_grads *g, const bucket *b) { return grad_base(g) + (size_t)b->lo * g->es; }
+
+/* Phase 0: map this rank's nonzero blocks, send the map to every rank, receive theirs. */
 static int start_bucket(sg_dist_grads *g, int bi) {
     bucket *b = &g->b[bi];
     sg_dist *d = g->h.d;
-    int N = d->size, me = d->rank, k = 0;
-    int64_t n = b->hi - b->lo, myoff, mycnt;
+    int N = d->size, me = d->rank, k = 0, tag = bi * TAG_PHASES;
     if (g->t_first == 0) g->t_first = MPI_Wtime();
-    shard(n, N, me, &myoff, &mycnt);
-    char *base = grad_base(g) + (size_t)b->lo * g->es;
-    MPI_Datatype ty = sg__mpi_type(g->dt);
-    int tag = bi * TAG_PHASES;
-    for (int q = 0, slot = 0; q < N; q++) {
-        if (q == me) continue;
-        MPI_TRY("sg_dist_grads", MPI_Irecv((char *)b->recv + (size_t)(slot++ * mycnt) * g->es, (int)mycnt, ty, q, tag,
-                                           d->comm, &b->req[k++]));
-    }
+    uint8_t *mine = b->map + (size_t)me * (size_t)b->nblk;
+    sg__blocks_map(mine, bucket_base(g, b), b->hi - b->lo, g->es);
     for (int q = 0; q < N; q++) {
         if (q == me) continue;
-        int64_t off, cnt;
-        shard(n, N, q, &off, &cnt);
-        MPI_TRY("sg_dist_grads", MPI_Isend(base + (size_t)off * g->es, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
-        g->h.st.bytes_sent += cnt * (int64_t)g->es;
+        MPI_TRY("sg_dist_grads", MPI_Irecv(b->map + (size_t)q * (size_t)b->nblk, (int)b->nblk, MPI_BYTE, q, tag,
+                                           d->comm, &b->req[k++]));
+        MPI_TRY("sg_dist_grads", MPI_Isend(mine, (int)b->nblk, MPI_BYTE, q, tag, d->comm, &b->req[k++]));
+        g->h.st.bytes_sent += b->nblk;
     }
-    b->phase = B_SCATTER;
+    b->phase = B_MAP;
     return SG_OK;
 }
 
@@ -159,10 +172,70 @@ static int await_weights(sg_dist_grads *g) {
     return SG_OK;
 }
 
+/* Zero blocks sum to +0.0 (what they hold) only when no weight is negative, infinite or NaN. */
+static bool weights_keep_zero(const sg_dist_grads *g) {
+    for (int q = 0; q < g->h.d->size; q++)
+        if (!isfinite(g->w[q]) || signbit(g->w[q])) return false;
+    return true;
+}
+
+/* Elements rank q's shard sends: all of it, or its blocks in the union. */
+static int64_t shard_count(const bucket *b, int N, int q) {
+    int64_t k0, k1, off, cnt;
+    shard(b, N, q, &k0, &k1, &off, &cnt);
+    return b->sparse ? sg__blocks_selected(b->u, k0, k1, b->hi - b->lo) : cnt;
+}
+
+/* Phase 1, once the maps are in: the union decides dense or sparse (the same on every rank); send
+ * shard q of this rank's (unscaled) bucket to rank q, receive this rank's shard from all. */
+static int scatter_bucket(sg_dist_grads *g, int bi) {
+    bucket *b = &g->b[bi];
+    sg_dist *d = g->h.d;
+    int N = d->size, me = d->rank, k = 0, tag = bi * TAG_PHASES + 1;
+    int64_t n = b->hi - b->lo, set = 0;
+    int rc = await_weights(g);
+    if (rc) return rc;
+    for (int64_t j = 0; j < b->nblk; j++) {
+        uint8_t any = 0;
+        for (int q = 0; q < N; q++) any |= b->map[(size_t)q * (size_t)b->nblk + (size_t)j];
+        b->u[j] = any;
+        set += any;
+    }
+    b->sparse = set * SPARSE_MIN_RATIO <= b->nblk && weights_keep_zero(g);
+    if (b->sparse && !b->pack) b->pack = malloc((size_t)(n ? n : 1) * g->es);
+    if (!b->pack) b->sparse = false; /* out of memory: the dense path needs no buffer */
+    char *base = bucket_base(g, b);
+    MPI_Datatype ty = sg__mpi_type(g->dt);
+    int64_t k0, k1, myoff, mycnt;
+    shard(b, N, me, &k0, &k1, &myoff, &mycnt);
+    int64_t mine = shard_count(b, N, me);
+    for (int q = 0, slot = 0; q < N; q++) {
+        if (q == me) continue;
+        MPI_TRY("sg_dist_grads", MPI_Irecv((char *)b->recv + (size_t)(slot++ * mycnt) * g->es, (int)mine, ty, q, tag,
+                                           d->comm, &b->req[k++]));
+    }
+    for (int q = 0; q < N; q++) {
+        if (q == me) continue;
+        int64_t qk0, qk1, off, cnt;
+        shard(b, N, q, &qk0, &qk1, &off, &cnt);
+        char *src = base + (size_t)off * g->es;
+        if (b->sparse) {
+            cnt = sg__blocks_pack(b->pack + (size_t)off * g->es, base, b->u, qk0, qk1, n, g->es);
+            src = b->pack + (size_t)off * g->es;
+        }
+        MPI_TRY("sg_dist_grads", MPI_Isend(src, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
+        g->h.st.bytes_sent += cnt * (int64_t)g->es;
+    }
+    g->h.st.buckets_sparse += b->sparse;
+    g->h.st.bytes_dense += ((n - mycnt) + (int64_t)(N - 1) * mycnt) * (int64_t)g->es;
+    b->phase = B_SCATTER;
+    return SG_OK;
+}
+
 /* float32, two ranks: own = wa * own + wb * other, each product rounded to float as the senders'
  * scaling did. Rounding the exact sum of two floats once, as this does, gives the same bits as
  * rounding their double sum (double has more than 2 x 24 + 2 bits), and a + b is b + a, so this is
- * sum_shard's rank-order double sum, four times faster in the portable build. */
+ * sum_into's rank-order double sum, four times faster in the portable build. */
 static void add_f32(float *restrict own, const float *restrict other, int64_t n, float wa, float wb) {
     if (wa == 1.0f && wb == 1.0f)
         for (int64_t i = 0; i < n; i++) own[i] += other[i];
@@ -170,24 +243,21 @@ static void add_f32(float *restrict own, const float *restrict other, int64_t n,
         for (int64_t i = 0; i < n; i++) own[i] = own[i] * wa + other[i] * wb;
 }
 
-/* This rank's shard = sum over ranks q in order 0..N-1 of w[q] * (q's contribution), its own at
- * position me; each product rounded to the gradient's dtype (what scaling in place gives), the sum
- * in double, in chunks so the inner loops vectorise. */
+/* own[0..cnt) = sum over ranks q in order 0..N-1 of w[q] * (q's contribution): own's at position
+ * me, the others' at recv + slot * stride elements; each product rounded to the gradient's dtype
+ * (what scaling in place gives), the sum in double, in chunks so the inner loops vectorise. */
 enum { SUM_CHUNK = 1024 };
-static int sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
-    int rc = await_weights(g);
-    if (rc) return rc;
+static void sum_into(sg_dist_grads *g, char *own, const char *recv, int64_t cnt, int64_t stride) {
     int N = g->h.d->size, me = g->h.d->rank;
-    char *own = grad_base(g) + (size_t)(b->lo + off) * g->es;
     if (g->dt == SG_F32 && N == 2) {
-        add_f32((float *)own, (const float *)b->recv, cnt, (float)g->w[me], (float)g->w[1 - me]);
-        return SG_OK;
+        add_f32((float *)own, (const float *)recv, cnt, (float)g->w[me], (float)g->w[1 - me]);
+        return;
     }
     double acc[SUM_CHUNK];
     for (int64_t c0 = 0; c0 < cnt; c0 += SUM_CHUNK) {
         int64_t m = cnt - c0 < SUM_CHUNK ? cnt - c0 : SUM_CHUNK;
         for (int q = 0, slot = 0; q < N; q++) {
-            const char *src = q == me ? own : (const char *)b->recv + (size_t)(slot++ * cnt) * g->es;
+            const char *src = q == me ? own : recv + (size_t)(slot++ * stride) * g->es;
             if (g->dt == SG_F64) {
                 const double *x = (const double *)src + c0, wq = g->w[q];
                 if (q == 0) for (int64_t i = 0; i < m; i++) acc[i] = x[i] * wq;
@@ -202,43 +272,62 @@ static int sum_shard(sg_dist_grads *g, bucket *b, int64_t off, int64_t cnt) {
         else
             for (int64_t i = 0; i < m; i++) ((float *)own)[c0 + i] = (float)acc[i];
     }
-    return SG_OK;
 }
 
-/* Phase 2: send the summed shard to every rank, receive every other shard in place. */
+/* Phase 2: sum this rank's shard, send it to every rank, receive every other shard (in place, or
+ * packed into its place in b->pack). */
 static int gather_bucket(sg_dist_grads *g, int bi) {
     bucket *b = &g->b[bi];
     sg_dist *d = g->h.d;
-    int N = d->size, me = d->rank, k = 0;
-    int64_t n = b->hi - b->lo, myoff, mycnt;
-    shard(n, N, me, &myoff, &mycnt);
-    int rc = sum_shard(g, b, myoff, mycnt);
-    if (rc) return rc;
-    char *base = grad_base(g) + (size_t)b->lo * g->es;
+    int N = d->size, me = d->rank, k = 0, tag = bi * TAG_PHASES + 2;
+    int64_t n = b->hi - b->lo, k0, k1, myoff, mycnt;
+    shard(b, N, me, &k0, &k1, &myoff, &mycnt);
+    char *base = bucket_base(g, b), *own = base + (size_t)myoff * g->es, *dst = base;
+    int64_t m = mycnt;
+    if (b->sparse) {
+        own = b->pack + (size_t)myoff * g->es;
+        dst = b->pack;
+        m = sg__blocks_pack(own, base, b->u, k0, k1, n, g->es);
+    }
+    sum_into(g, own, b->recv, m, mycnt);
+    if (b->sparse) sg__blocks_unpack(base, own, b->u, k0, k1, n, g->es);
     MPI_Datatype ty = sg__mpi_type(g->dt);
-    int tag = bi * TAG_PHASES + 1;
     for (int q = 0; q < N; q++) {
         if (q == me) continue;
-        int64_t off, cnt;
-        shard(n, N, q, &off, &cnt);
-        MPI_TRY("sg_dist_grads", MPI_Irecv(base + (size_t)off * g->es, (int)cnt, ty, q, tag, d->comm, &b->req[k++]));
-        MPI_TRY("sg_dist_grads", MPI_Isend(base + (size_t)myoff * g->es, (int)mycnt, ty, q, tag, d->comm, &b->req[k++]));
-        g->h.st.bytes_sent += mycnt * (int64_t)g->es;
+        int64_t qk0, qk1, off, cnt;
+        shard(b, N, q, &qk0, &qk1, &off, &cnt);
+        MPI_TRY("sg_dist_grads", MPI_Irecv(dst + (size_t)off * g->es, (int)shard_count(b, N, q), ty, q, tag, d->comm,
+                                           &b->req[k++]));
+        MPI_TRY("sg_dist_grads", MPI_Isend(own, (int)m, ty, q, tag, d->comm, &b->req[k++]));
+        g->h.st.bytes_sent += m * (int64_t)g->es;
     }
     b->phase = B_GATHER;
     return SG_OK;
 }
 
+/* The other shards, received packed, into their blocks. */
+static void finish_bucket(sg_dist_grads *g, bucket *b) {
+    int N = g->h.d->size;
+    for (int q = 0; b->sparse && q < N; q++) {
+        if (q == g->h.d->rank) continue;
+        int64_t k0, k1, off, cnt;
+        shard(b, N, q, &k0, &k1, &off, &cnt);
+        sg__blocks_unpack(bucket_base(g, b), b->pack + (size_t)off * g->es, b->u, k0, k1, b->hi - b->lo, g->es);
+    }
+    b->phase = B_DONE;
+}
+
 /* Advances bucket bi by one phase if its messages are complete (wait: block until they are). */
 static int advance(sg_dist_grads *g, int bi, bool wait) {
     bucket *b = &g->b[bi];
-    if (b->phase != B_SCATTER && b->phase != B_GATHER) return SG_OK;
+    if (b->phase != B_MAP && b->phase != B_SCATTER && b->phase != B_GATHER) return SG_OK;
     int nreq = 2 * (g->h.d->size - 1), done = 1;
     if (wait) MPI_TRY("sg_dist_grads", MPI_Waitall(nreq, b->req, MPI_STATUSES_IGNORE));
     else MPI_TRY("sg_dist_grads", MPI_Testall(nreq, b->req, &done, MPI_STATUSES_IGNORE));
     if (!done) return SG_OK;
+    if (b->phase == B_MAP) return scatter_bucket(g, bi);
     if (b->phase == B_SCATTER) return gather_bucket(g, bi);
-    b->phase = B_DONE;
+    finish_bucket(g, b);
     return SG_OK;
 }
 
@@ -301,8 +390,8 @@ int sg_dist_grads_end(sg_dist_grads *g) {
         rc = g->hook_status;
         for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++)
             if (g->b[i].phase == B_IDLE) rc = start_bucket(g, i);
-        for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++) /* phase 1 then phase 2 */
-            if ((rc = advance(g, i, true)) == SG_OK) rc = advance(g, i, true);
+        for (int i = 0; i < g->h.plan.nb && rc == SG_OK; i++) /* every bucket has started: its phases */
+            while (rc == SG_OK && g->b[i].phase != B_DONE) rc = advance(g, i, true);
         if (rc == SG_OK) rc = await_weights(g); /* no bucket needed them: a model without parameters */
     }
     sg_mark_modified(sg_model_flat_grads(g->h.m));

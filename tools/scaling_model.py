@@ -100,7 +100,9 @@ def loopback(out, b):
 
     ar = b.get("allreduce_alone", {})
     row("parameters (float32 gradient)", lambda e, n: f"{e['params']:,.0f} ({4 * e['params'] / 1e6:.2f} MB)")
-    row("sent per step by rank 0 (N = 2: S)", lambda e, n: f"{e['dist_2x1']['kb_sent_per_step'] / 1e3:.2f} MB")
+    row("sent per step by rank 0 (N = 2), and with every bucket dense (S)",
+        lambda e, n: f"{e['dist_2x1']['kb_sent_per_step'] / 1e3:.2f} MB, "
+                     f"{e['dist_2x1'].get('kb_dense_per_step', e['dist_2x1']['kb_sent_per_step']) / 1e3:.2f} MB")
     row("the reduction alone, min / median of 21",
         lambda e, n: f"{ar.get(n, {}).get('min_ms', 0):.3f} / {ar.get(n, {}).get('median_ms', 0):.3f} ms")
     row(f"model at loopback speed (S / {LOOPBACK_GBPS / 8:.0f} GB/s + 2 x 1 us)",

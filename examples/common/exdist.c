@@ -79,10 +79,13 @@ void ex_dist_report(const ex_dist *x, const char *prog) {
     sg_dist_grads_stats(x->g, &st);
     if (x->size < 2 || st.steps == 0) return;
     double s = (double)st.steps;
-    printf("%s: data parallel over %d processes: %.0f kB sent per step by rank 0, allreduce %.2f ms/step of which "
+    printf("%s: data parallel over %d processes: %.0f kB sent per step by rank 0 (%.0f kB with every bucket dense; "
+           "%lld of %lld bucket reductions sparse), allreduce %.2f ms/step of which "
            "%.2f ms waited after the backward, %.0f %% hidden (%lld of %lld buckets started during it; %.3f ms/step "
            "spent in the backward's grad-ready hook)\n",
-           prog, x->size, (double)st.bytes_sent / s / 1e3, 1e3 * st.t_comm / s, 1e3 * st.t_exposed / s,
+           prog, x->size, (double)st.bytes_sent / s / 1e3, (double)st.bytes_dense / s / 1e3,
+           (long long)st.buckets_sparse, (long long)(st.steps * sg_dist_grads_buckets(x->g)), 1e3 * st.t_comm / s,
+           1e3 * st.t_exposed / s,
            st.t_comm > 0 ? 100 * (1 - st.t_exposed / st.t_comm) : 0.0, (long long)st.buckets_early,
            (long long)(st.steps * sg_dist_grads_buckets(x->g)), 1e3 * st.t_in_backward / s);
 }
