@@ -209,8 +209,19 @@ sg_tensor *sg_embedding(sg_tensor *weight, int ndim, const int64_t *shape, const
             const T *px = xb ? xb + off[2] : NULL, *py = yb ? yb + off[3] : NULL;                  \
             int64_t so = it.inner_stride[0], sc = it.inner_stride[1];                              \
             int64_t sx = it.inner_stride[2], sy = it.inner_stride[3];                              \
-            for (int64_t j = 0; j < it.inner; j++)                                                 \
-                po[j * so] = pc[j * sc] != 0 ? (px ? px[j * sx] : xc) : (py ? py[j * sy] : yc);    \
+            bool dense = so == 1 && (!px || sx == 1) && (!py || sy == 1);                          \
+            if (dense && sc == 0) { /* one condition for the row (a mask broadcast over it) */     \
+                const T *src = pc[0] != 0 ? px : py;                                               \
+                T v = pc[0] != 0 ? xc : yc;                                                        \
+                if (src) memcpy(po, src, (size_t)it.inner * sizeof *po);                           \
+                else for (int64_t j = 0; j < it.inner; j++) po[j] = v;                             \
+            } else if (dense && sc == 1) {                                                         \
+                for (int64_t j = 0; j < it.inner; j++)                                             \
+                    po[j] = pc[j] != 0 ? (px ? px[j] : xc) : (py ? py[j] : yc);                    \
+            } else {                                                                               \
+                for (int64_t j = 0; j < it.inner; j++)                                             \
+                    po[j * so] = pc[j * sc] != 0 ? (px ? px[j * sx] : xc) : (py ? py[j * sy] : yc); \
+            }                                                                                      \
         }                                                                                          \
     } while (0)
 

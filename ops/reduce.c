@@ -341,6 +341,35 @@ sg_tensor *sg_mean_all(sg_tensor *a) { return sum_common("sg_mean_all", a, 0, NU
         }                                                                                          \
     } while (0)
 
+/* The same over dim 0 alone of a contiguous a (max over time of (T, B, H)): row by row, in blocks
+ * of outputs, so the reads are sequential. Each output still sees its elements in the order
+ * MAX_LOOP does, so the result and its index are the same. */
+enum { MAX_DIM0_BLOCK = 1024 };
+#define MAX_DIM0_LOOP(T)                                                                           \
+    do {                                                                                           \
+        const T *x = (const T *)sg__ptr(a);                                                        \
+        T *y = (T *)sg__ptr(out);                                                                  \
+        int64_t R = a->shape[0], M = p.nout, nblk = (M + MAX_DIM0_BLOCK - 1) / MAX_DIM0_BLOCK;     \
+        SG_OMP_FOR_IF(nblk > 1 && M * R >= SG_PAR_MIN)                                             \
+        for (int64_t k = 0; k < nblk; k++) {                                                       \
+            int64_t o0 = k * MAX_DIM0_BLOCK, o1 = o0 + MAX_DIM0_BLOCK < M ? o0 + MAX_DIM0_BLOCK : M; \
+            for (int64_t o = o0; o < o1; o++) {                                                    \
+                y[o] = x[o];                                                                       \
+                if (arg) arg[o] = o;                                                               \
+            }                                                                                      \
+            for (int64_t r = 1; r < R; r++) {                                                      \
+                const T *xr = x + r * M;                                                           \
+                for (int64_t o = o0; o < o1; o++) {                                                \
+                    T v = xr[o], best = y[o];                                                      \
+                    if ((lower ? v < best : v > best) || (isnan(v) && !isnan(best))) {             \
+                        y[o] = v;                                                                  \
+                        if (arg) arg[o] = r * M + o;                                               \
+                    }                                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
 #define MAX_BW_LOOP(T)                                                                             \
     do {                                                                                           \
         T *q = (T *)sg__ptr(g);                                                                    \
@@ -376,7 +405,11 @@ static bool extremes(const char *name, const sg_tensor *a, const bool *red, bool
         return false;
     }
     if (!out) return true; /* only the check */
-    if (a->dtype == SG_F32) MAX_LOOP(float);
+    bool dim0 = a->ndim >= 2 && red[0] && sg__is_contiguous(a);
+    for (int d = 1; dim0 && d < a->ndim; d++) dim0 = !red[d];
+    if (dim0 && a->dtype == SG_F32) MAX_DIM0_LOOP(float);
+    else if (dim0) MAX_DIM0_LOOP(double);
+    else if (a->dtype == SG_F32) MAX_LOOP(float);
     else MAX_LOOP(double);
     return true;
 }

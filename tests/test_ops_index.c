@@ -243,6 +243,53 @@ START_TEST(no_grad_to_cond_and_mask) {
 }
 END_TEST
 
+/* Variant k of a selection on X (T, B, H): masked_fill (k < 3) or where with Y (k >= 3), with a
+ * mask broadcast over the last dim (k % 3 == 0: one condition per row), a full contiguous mask
+ * (1) or through a transposed copy of X (2: the general strided loop). */
+static sg_tensor *select_variant(int k, sg_tensor *X, sg_tensor *Y, sg_tensor *mrow, sg_tensor *mfull) {
+    sg_tensor *mask = k % 3 == 1 ? mfull : mrow;
+    sg_tensor *a = k % 3 == 2 ? sg_transpose(sg_contiguous(sg_transpose(X, 0, 2)), 0, 2) : X;
+    return k < 3 ? sg_masked_fill(a, mask, -5) : sg_where(mask, a, Y);
+}
+
+/* The row-constant, the contiguous and the strided selection loops agree: values and gradients,
+ * float32 and float64. */
+START_TEST(select_paths_agree) {
+    enum { T = 7, B = 3, H = 50, N = T * B * H };
+    for (int dt = 0; dt < 2; dt++) {
+        sg_dtype d = dt ? SG_F64 : SG_F32;
+        sg_tensor *mrow = sg_zeros(d, 3, (int64_t[]){T, B, 1}), *mfull = sg_zeros(d, 3, (int64_t[]){T, B, H});
+        for (int64_t i = 0; i < T * B; i++) sg_set_flat(mrow, i, (i * 7) % 3 == 0);
+        for (int64_t i = 0; i < N; i++) sg_set_flat(mfull, i, sg_get_flat(mrow, i / H));
+        sg_tensor *X = tu_rand(d, 3, (int64_t[]){T, B, H}, -1, 1, 61, true);
+        sg_tensor *Y = tu_rand(d, 3, (int64_t[]){T, B, H}, -1, 1, 62, true);
+        for (int k = 0; k < 6; k++) {
+            sg_tensor *out = select_variant(k, X, Y, mrow, mfull);
+            ck_assert_msg(out != NULL, "%s", sg_last_error());
+            for (int64_t i = 0; i < N; i++) {
+                bool fill = sg_get_flat(mrow, i / H) != 0;
+                double want = fill ? (k < 3 ? -5 : sg_get_flat(X, i)) : (k < 3 ? sg_get_flat(X, i) : sg_get_flat(Y, i));
+                ck_assert_msg(sg_get_flat(out, i) == want, "variant %d, element %lld", k, (long long)i);
+            }
+            sg_zero_grad((sg_tensor *[]){X, Y}, 2);
+            ck_assert_int_eq(sg_backward(sg_sum_all(sg_mul_scalar(out, 1.5))), SG_OK);
+            for (int64_t i = 0; i < N; i++) {
+                bool fill = sg_get_flat(mrow, i / H) != 0;
+                double gx = sg_get_flat(sg_grad(X), i), wx = k < 3 ? (fill ? 0 : 1.5) : (fill ? 1.5 : 0);
+                ck_assert_msg(gx == wx, "variant %d: grad x %lld = %g, not %g", k, (long long)i, gx, wx);
+                if (k >= 3) ck_assert(sg_get_flat(sg_grad(Y), i) == (fill ? 0 : 1.5));
+            }
+            sg_tape_clear();
+        }
+        sg_tensor_free(mrow);
+        sg_tensor_free(mfull);
+        sg_tensor_free(X);
+        sg_tensor_free(Y);
+    }
+    tu_teardown();
+}
+END_TEST
+
 START_TEST(errors) {
     sg_tensor *a = sg_zeros(SG_F64, 2, (int64_t[]){3, 2});
     sg_tensor *a32 = sg_zeros(SG_F32, 2, (int64_t[]){3, 2});
@@ -309,6 +356,7 @@ int main(void) {
     tcase_add_test(t, duplicates_and_padding);
     tcase_add_test(t, scatter_threads);
     tcase_add_test(t, no_grad_to_cond_and_mask);
+    tcase_add_test(t, select_paths_agree);
     tcase_add_test(t, errors);
     suite_add_tcase(s, t);
     return tu_run(s);

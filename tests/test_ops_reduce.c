@@ -200,6 +200,48 @@ START_TEST(max_values_ties_nan) {
 }
 END_TEST
 
+/* max / min over dim 0 of a contiguous tensor take a row-by-row path: the same values and the same
+ * gradient positions as the general loop, which a non-contiguous view of the same values takes;
+ * ties (small integers) and NaNs included, float32 and float64, a single row too. */
+START_TEST(max_dim0_path_is_general_path) {
+    const int64_t shapes[3][3] = {{37, 5, 300}, {1, 4, 3}, {9, 1100, 1}};
+    for (int dt = 0; dt < 2; dt++)
+        for (int k = 0; k < 3; k++)
+            for (int lower = 0; lower < 2; lower++) {
+                sg_dtype d = dt ? SG_F64 : SG_F32;
+                const int64_t *sh = shapes[k];
+                int64_t n = sh[0] * sh[1] * sh[2];
+                sg_tensor *A = tu_rand(d, 3, sh, -3, 3, 40 + (uint64_t)k, false);
+                for (int64_t i = 0; i < n; i++) { /* integers: many ties; a few NaNs */
+                    double v = floor(sg_get_flat(A, i));
+                    sg_set_flat(A, i, i % 97 == 5 ? NAN : v);
+                }
+                sg_set_requires_grad(A, true);
+                /* the same logical values through a (B, T, H) copy transposed back: not contiguous */
+                sg_tensor *Bt = sg_contiguous(sg_transpose(A, 0, 1));
+                sg_tensor *V = sg_transpose(Bt, 0, 1);
+                ck_assert(sh[0] == 1 || sh[1] == 1 || !sg_is_contiguous(V)); /* size-1 dims: any stride */
+                sg_tensor *fast = lower ? sg_min(A, 0, false) : sg_max(A, 0, false);
+                sg_tensor *slow = lower ? sg_min(V, 0, false) : sg_max(V, 0, false);
+                ck_assert_msg(fast && slow, "%s", sg_last_error());
+                int64_t m = sg_numel(fast);
+                for (int64_t i = 0; i < m; i++) {
+                    double a = sg_get_flat(fast, i), b = sg_get_flat(slow, i);
+                    ck_assert_msg(a == b || (isnan(a) && isnan(b)), "output %lld: %g vs %g", (long long)i, a, b);
+                }
+                sg_tensor *W = tu_rand(d, 2, (int64_t[]){sh[1], sh[2]}, 1, 2, 41, false);
+                ck_assert_int_eq(sg_backward(sg_sum_all(sg_add(sg_mul(fast, W), sg_mul(slow, sg_neg(W))))), SG_OK);
+                /* the fast gradient lands where the slow one does, with opposite sign: they cancel */
+                sg_tensor *G = sg_grad(A);
+                for (int64_t i = 0; i < n; i++) ck_assert_msg(sg_get_flat(G, i) == 0, "gradient %lld differs", (long long)i);
+                sg_tensor_free(A);
+                sg_tensor_free(W);
+                sg_tape_clear();
+            }
+    tu_teardown();
+}
+END_TEST
+
 START_TEST(softmax_values) {
     for (int dt = 0; dt < 2; dt++) {
         double tol = dt == SG_F32 ? 1e-6 : 1e-14;
@@ -384,6 +426,7 @@ int main(void) {
     tcase_add_test(t, sum_mean_values);
     tcase_add_test(t, empty_reductions);
     tcase_add_test(t, max_values_ties_nan);
+    tcase_add_test(t, max_dim0_path_is_general_path);
     tcase_add_test(t, softmax_values);
     tcase_add_test(t, f32_accumulation);
     tcase_add_test(t, large_vs_reference);
