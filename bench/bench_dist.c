@@ -156,7 +156,8 @@ static result_t run_one(const example_t *ex, const char *data, const conf_t *c, 
 }
 
 /* --allreduce-worker (run under mpirun by main): times sg_dist_grads_allreduce alone on models with
- * the examples' parameter counts (one parameter each, one bucket), min and median of REPS. */
+ * the examples' parameter counts (one parameter each, one bucket, every block nonzero: the dense
+ * reduction), min and median of REPS. */
 enum { REPS = 21 };
 static const char *const AR_NAMES[NEX] = {"imdb_sentiment", "mnist_row"};
 static const int64_t AR_SIZES[NEX] = {2824705, 82186};
@@ -168,6 +169,10 @@ static int allreduce_worker(int argc, char **argv) {
         sg_model_declare(m, "w", 1, &AR_SIZES[k], SG_INIT_UNIFORM, 1.0);
         sg_model_finalize(m, 1);
         sg_dist_grads *g = sg_dist_grads_new(d, m, (size_t)AR_SIZES[k] * sizeof(float));
+        sg_tensor *gr = sg_model_flat_grads(m); /* ones: dense (zeros would go sparse and send nothing); */
+        float *gp = sg_data_f32(gr);            /* 0.5 + 0.5 keeps them ones, rep after rep */
+        for (int64_t i = 0; gp && i < sg_numel(gr); i++) gp[i] = 1.0f;
+        sg_mark_modified(gr);
         double t[REPS];
         for (int r = 0; r < REPS; r++) {
             sg_dist_barrier(d);

@@ -40,7 +40,8 @@ int64_t sg__blocks_map(uint8_t *map, const char *x, int64_t n, size_t es) {
     for (int64_t k = 0; k < nb; k++) {
         int64_t lo, hi;
         span(k, k + 1, n, &lo, &hi);
-        map[k] = bits_or(x + (size_t)lo * es, hi - lo, es) != 0;
+        const char *b = x + (size_t)lo * es; /* a dense block is decided by its first element */
+        map[k] = bits_or(b, 1, es) != 0 || bits_or(b, hi - lo, es) != 0;
         set += map[k];
     }
     return set;
