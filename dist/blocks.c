@@ -68,21 +68,25 @@ int64_t sg__blocks_selected(const uint8_t *map, int64_t k0, int64_t k1, int64_t 
     return m;
 }
 
-int64_t sg__blocks_pack(char *dst, const char *x, const uint8_t *map, int64_t k0, int64_t k1, int64_t n,
-                        size_t es) {
+/* The selected blocks among [k0, k1) of x to the packed buffer p, in order (pack), or back. */
+static int64_t copy_blocks(char *p, char *x, const uint8_t *map, int64_t k0, int64_t k1, int64_t n, size_t es,
+                           bool pack) {
     int64_t m = 0;
     FOR_RUNS(map, k0, k1, n, {
-        memcpy(dst + (size_t)m * es, x + (size_t)lo * es, (size_t)(hi - lo) * es);
+        char *packed = p + (size_t)m * es;
+        char *in_place = x + (size_t)lo * es;
+        memcpy(pack ? packed : in_place, pack ? in_place : packed, (size_t)(hi - lo) * es);
         m += hi - lo;
     })
     return m;
 }
 
+int64_t sg__blocks_pack(char *dst, const char *x, const uint8_t *map, int64_t k0, int64_t k1, int64_t n,
+                        size_t es) {
+    return copy_blocks(dst, (char *)x, map, k0, k1, n, es, true); /* x only read */
+}
+
 void sg__blocks_unpack(char *x, const char *src, const uint8_t *map, int64_t k0, int64_t k1, int64_t n,
                        size_t es) {
-    int64_t m = 0;
-    FOR_RUNS(map, k0, k1, n, {
-        memcpy(x + (size_t)lo * es, src + (size_t)m * es, (size_t)(hi - lo) * es);
-        m += hi - lo;
-    })
+    copy_blocks((char *)src, x, map, k0, k1, n, es, false); /* src only read */
 }
