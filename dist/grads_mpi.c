@@ -101,7 +101,7 @@ sg_dist_grads *sg_dist_grads_new(sg_dist *d, sg_model *m, size_t bucket_bytes) {
     g->b = calloc((size_t)(g->h.plan.nb ? g->h.plan.nb : 1), sizeof *g->b);
     g->keys = malloc((size_t)(np ? np : 1) * sizeof *g->keys);
     g->w = malloc((size_t)N * sizeof *g->w);
-    g->wreq = malloc((size_t)(2 * N) * sizeof *g->wreq);
+    g->wreq = malloc((size_t)(N > 1 ? 2 * (N - 1) : 1) * sizeof *g->wreq);
     bool ok = g->b && g->keys && g->w && g->wreq;
     for (int i = 0; ok && i < g->h.plan.nb; i++) {
         bucket *b = &g->b[i];

@@ -9,8 +9,8 @@
 
 /* Element i is kept iff sg__u01(w0) >= p, w0 the first word of Philox(seed, base + i). sg__u01 is
  * monotonic in w0, so that is w0 >= the threshold below: an integer compare the vector copies of
- * the kernel make 16 at a time, with the same mask as the double compare (test_ops checks the
- * threshold against sg__u01 around every p it tries). Returns 2^32 when no w0 is kept. */
+ * the kernel make 16 at a time, with the same mask as the double compare (test_ops_dropout's
+ * mask_is_definition checks it against sg__u01 at and beside the threshold). Returns 2^32 when no w0 is kept. */
 static uint64_t keep_threshold(double p) {
     double t = ceil(p * 4294967296.0 - 0.5); /* w0 + 0.5 >= p * 2^32, both sides exact */
     uint64_t k = t <= 0 ? 0 : t >= 4294967296.0 ? 4294967296u : (uint64_t)t;
