@@ -58,11 +58,11 @@ enum { DROPOUT_CHUNK = 4096 };
         }                                                                                          \
         SG_ISA_FN(dropout_row_##T) *row = SG_ISA_PICK(dropout_row_##T);                            \
         int64_t nchunk = (m + DROPOUT_CHUNK - 1) / DROPOUT_CHUNK;                                  \
-        SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(m >= SG_PAR_MIN,                                                                \
         for (int64_t c = 0; c < nchunk; c++) {                                                     \
             int64_t i0 = c * DROPOUT_CHUNK, len = m - i0 < DROPOUT_CHUNK ? m - i0 : DROPOUT_CHUNK; \
             row(y + i0, x + i0, len, seed, base + (uint64_t)i0, (uint32_t)thr, sc);                \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 /* src, dst contiguous, same shape and dtype. */

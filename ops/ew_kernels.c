@@ -44,14 +44,14 @@ EW_ROW_KERNEL(double)
         const T *ab = (const T *)sg__ptr(a), *bb = (const T *)sg__ptr(b);                          \
         const T *cb = c ? (const T *)sg__ptr(c) : NULL;                                            \
         SG_ISA_FN(kmap_row_##T) *row = SG_ISA_PICK(kmap_row_##T);                                  \
-        SG_OMP_FOR_IF(it.numel >= SG_PAR_MIN)                                                      \
+        SG_PAR_FOR(it.numel >= SG_PAR_MIN,                                                         \
         for (int64_t o = 0; o < it.outer; o++) {                                                   \
             int64_t off[4] = {0, 0, 0, 0};                                                         \
             sg__iter_row(&it, o, off);                                                             \
             row(code, ob + off[0], ab + off[1], bb + off[2], cb ? cb + off[3] : NULL, it.inner,    \
                 it.inner_stride[0], it.inner_stride[1], it.inner_stride[2],                        \
                 it.nops > 3 ? it.inner_stride[3] : 0);                                             \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 void sg__kmap(sg_tensor *out, sg_kcode code, const sg_tensor *a, const sg_tensor *b, const sg_tensor *c) {

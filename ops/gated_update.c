@@ -61,11 +61,11 @@ GU_KERNELS(double)
         const T *A = sg__ptr(in[IN_A]), *Z = sg__ptr(in[IN_Z]), *Hh = sg__ptr(in[IN_H]);           \
         T *Y = sg__ptr(out);                                                                       \
         SG_ISA_FN(gu_fwd_##T) *k = SG_ISA_PICK(gu_fwd_##T);                                        \
-        SG_OMP_FOR_IF(nchunk > 1 && n * PW_COST >= SG_PAR_MIN)                                     \
+        SG_PAR_FOR(nchunk > 1 && n * PW_COST >= SG_PAR_MIN,                                        \
         for (int64_t c = 0; c < nchunk; c++) {                                                     \
             int64_t o = c * CHUNK, m = n - o < CHUNK ? n - o : CHUNK;                              \
             k(A + o, Z + o, Hh + o, Y + o, m);                                                     \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 #define GU_BWD(T)                                                                                  \
@@ -75,11 +75,11 @@ GU_KERNELS(double)
         T *DA = d[IN_A] ? sg__ptr(d[IN_A]) : NULL, *DZ = d[IN_Z] ? sg__ptr(d[IN_Z]) : NULL;        \
         T *DH = d[IN_H] ? sg__ptr(d[IN_H]) : NULL;                                                 \
         SG_ISA_FN(gu_bwd_##T) *k = SG_ISA_PICK(gu_bwd_##T);                                        \
-        SG_OMP_FOR_IF(nchunk > 1 && cnt * PW_COST >= SG_PAR_MIN)                                   \
+        SG_PAR_FOR(nchunk > 1 && cnt * PW_COST >= SG_PAR_MIN,                                      \
         for (int64_t c = 0; c < nchunk; c++) {                                                     \
             int64_t o = c * CHUNK, m = cnt - o < CHUNK ? cnt - o : CHUNK;                          \
             k(A + o, Z + o, Hh + o, G + o, AT(DA, o), AT(DZ, o), AT(DH, o), m);                    \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static int gated_update_bw(sg_node *n, const sg_tensor *gout) {

@@ -58,7 +58,7 @@ static inline void line_offsets(const gplan *p, int64_t l, int64_t *oi, int64_t 
         T *sb = (T *)sg__ptr(st);                                                                  \
         int64_t dx = p->nd ? p->xstr[p->dim] : 0, ds = p->nd ? p->sstr[p->dim] : 0;                \
         int64_t di = p->nd ? p->istr[p->dim] : 0;                                                  \
-        SG_OMP_FOR_IF(p->lines > 1 && p->lines * p->len >= SG_PAR_MIN)                             \
+        SG_PAR_FOR(p->lines > 1 && p->lines * p->len >= SG_PAR_MIN,                                \
         for (int64_t l = 0; l < p->lines; l++) {                                                   \
             int64_t oi, ox, os;                                                                    \
             line_offsets(p, l, &oi, &ox, &os);                                                     \
@@ -67,7 +67,7 @@ static inline void line_offsets(const gplan *p, int64_t l, int64_t *oi, int64_t 
                 if (SCATTER) xb[xi] += sb[si];                                                     \
                 else sb[si] = xb[xi];                                                              \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 /* xt, st contiguous. scatter: xt += scattered st; else st = gathered xt. */

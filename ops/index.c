@@ -22,11 +22,11 @@ static void gather_rows(void *out, const void *a, size_t esz, int64_t O, int64_t
     char *ob = out;
     const char *ab = a;
     int64_t rows = O * N;
-    SG_OMP_FOR_IF(rows * I >= SG_PAR_MIN && rows > 1)
+    SG_PAR_FOR(rows * I >= SG_PAR_MIN && rows > 1,
     for (int64_t q = 0; q < rows; q++) {
         int64_t o = q / N, j = q % N;
         memcpy(ob + (size_t)(q * I) * esz, ab + (size_t)((o * S + idx[j]) * I) * esz, (size_t)I * esz);
-    }
+    })
 }
 
 /* ga (O,S,I), zeroed: ga[o,r,:] = sum over j with idx[j] == r (ascending j) of g[o,j,:], summed in
@@ -37,7 +37,7 @@ static void gather_rows(void *out, const void *a, size_t esz, int64_t O, int64_t
         const T *gb = (const T *)sg__ptr(g);                                                       \
         T *ab = (T *)sg__ptr(ga);                                                                  \
         int64_t rows = O * S;                                                                      \
-        SG_OMP_FOR_IF(O * N * I >= SG_PAR_MIN && rows > 1)                                         \
+        SG_PAR_FOR(O * N * I >= SG_PAR_MIN && rows > 1,                                            \
         for (int64_t q = 0; q < rows; q++) {                                                       \
             int64_t o = q / S, r = q % S, b = start[r], e = start[r + 1];                          \
             if (b == e) continue;                                                                  \
@@ -53,7 +53,7 @@ static void gather_rows(void *out, const void *a, size_t esz, int64_t O, int64_t
                 }                                                                                  \
                 for (int64_t c = 0; c < w; c++) dst[c0 + c] = (T)acc[c];                           \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static int gather_bw(sg_node *n, const sg_tensor *g) {
@@ -200,7 +200,7 @@ sg_tensor *sg_embedding(sg_tensor *weight, int ndim, const int64_t *shape, const
         const C *cb = (const C *)sg__ptr(cond);                                                    \
         const T *xb = x ? (const T *)sg__ptr(x) : NULL, *yb = y ? (const T *)sg__ptr(y) : NULL;    \
         T xc = (T)xv, yc = (T)yv;                                                                  \
-        SG_OMP_FOR_IF(it.numel >= SG_PAR_MIN)                                                      \
+        SG_PAR_FOR(it.numel >= SG_PAR_MIN,                                                         \
         for (int64_t o = 0; o < it.outer; o++) {                                                   \
             int64_t off[4];                                                                        \
             sg__iter_row(&it, o, off);                                                             \
@@ -222,7 +222,7 @@ sg_tensor *sg_embedding(sg_tensor *weight, int ndim, const int64_t *shape, const
                 for (int64_t j = 0; j < it.inner; j++)                                             \
                     po[j * so] = pc[j * sc] != 0 ? (px ? px[j * sx] : xc) : (py ? py[j * sy] : yc); \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static void select_kernel(sg_tensor *out, const sg_tensor *cond, const sg_tensor *x, double xv,

@@ -98,7 +98,7 @@ typedef struct {
         }                                                                                          \
     }
 
-#define LNLSTM_ROWS(T, S) LNLSTM_FWD_ROW(T, S, 0) LNLSTM_FWD_ROW(T, S, 1) LNLSTM_BWD_ROW(T, S, 0) \
+#define LNLSTM_ROWS(T, S) LNLSTM_FWD_ROW(T, S, 0) LNLSTM_FWD_ROW(T, S, 1) LNLSTM_BWD_ROW(T, S, 0)  \
     LNLSTM_BWD_ROW(T, S, 1) SG_LN_PARAM_GRADS(T, S)
 LNLSTM_ROWS(float, f32)
 LNLSTM_ROWS(double, f64)
@@ -110,10 +110,10 @@ LNLSTM_ROWS(double, f64)
         const T *W = wc ? sg__ptr(wc) : NULL, *Bb = bc ? sg__ptr(bc) : NULL;                       \
         T *Y = sg__ptr(out);                                                                       \
         SG_ISA_FN(lnlstm_fwd_##S##_##ADDG) *row = SG_ISA_PICK(lnlstm_fwd_##S##_##ADDG);            \
-        SG_OMP_FOR_IF(B > 1 && B * H * PW_COST >= SG_PAR_MIN)                                      \
+        SG_PAR_FOR(B > 1 && B * H * PW_COST >= SG_PAR_MIN,                                         \
         for (int64_t b = 0; b < B; b++)                                                            \
             row(X + b * LSTM_G * H, G + b * LSTM_G * H, C + b * H, W, Bb, Y + b * H, Y + B * H + b * H, H, eps, \
-                &ctx->mean[b], &ctx->rstd[b]);                                                     \
+                &ctx->mean[b], &ctx->rstd[b]);)                                                    \
     } while (0)
 
 /* gradients of the gates (dg), of c (dc), then of weight and bias (the column pass over the
@@ -124,13 +124,13 @@ LNLSTM_ROWS(double, f64)
         const T *W = wc ? sg__ptr(wc) : NULL, *Y = sg__ptr(n->out), *DY = sg__ptr(gout);           \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc), *SC = sg__ptr(scr);                               \
         SG_ISA_FN(lnlstm_bwd_##S##_##ADDG) *row = SG_ISA_PICK(lnlstm_bwd_##S##_##ADDG);            \
-        SG_OMP_FOR_IF(B > 1 && B * H * PW_COST >= SG_PAR_MIN)                                      \
+        SG_PAR_FOR(B > 1 && B * H * PW_COST >= SG_PAR_MIN,                                         \
         for (int64_t b = 0; b < B; b++) {                                                          \
             T *sc = SC + b * SCR_N * H;                                                            \
             row(X + b * LSTM_G * H, G + b * LSTM_G * H, C + b * H, W, Y + B * H + b * H, DY + b * H, \
                 DY + B * H + b * H, DG + b * LSTM_G * H, DC + b * H, sc + SCR_CR * H, sc + SCR_DCN * H, \
                 sc + SCR_DCR * H, H, ctx->mean[b], ctx->rstd[b]);                                  \
-        }                                                                                          \
+        })                                                                                         \
         if (dw || dbias)                                                                           \
             ln_param_grads_##S(B, H, SC + SCR_CR * H, SCR_N * H, ctx->mean, ctx->rstd, SC + SCR_DCN * H, \
                                SCR_N * H, dw ? (T *)sg__ptr(dw) : NULL, dbias ? (T *)sg__ptr(dbias) : NULL); \

@@ -120,7 +120,7 @@ static sg_tensor *ce_rows(const sg_tensor *t, int64_t *s0, int64_t *s1) {
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(xr);                                                       \
         double e = c->eps;                                                                         \
-        SG_OMP_FOR_IF(N > 1 && N * C >= SG_PAR_MIN)                                                \
+        SG_PAR_FOR(N > 1 && N * C >= SG_PAR_MIN,                                                   \
         for (int64_t i = 0; i < N; i++) {                                                          \
             const T *px = x + i * s0;                                                              \
             double m = -INFINITY, s = 0, sx = 0;                                                   \
@@ -137,7 +137,7 @@ static sg_tensor *ce_rows(const sg_tensor *t, int64_t *s0, int64_t *s1) {
             c->ls[i] = log(s);                                                                     \
             double xt = (double)px[c->tgt[i] * s1];                                                \
             l[i] = e == 0 ? (m - xt) + c->ls[i] : (m + c->ls[i]) - (1 - e) * xt - e / (double)C * sx; \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 #define CE_BW_LOOP(T)                                                                              \
@@ -145,7 +145,7 @@ static sg_tensor *ce_rows(const sg_tensor *t, int64_t *s0, int64_t *s1) {
         const T *x = (const T *)sg__ptr(xr);                                                       \
         T *q = (T *)sg__ptr(g);                                                                    \
         double e = c->eps, off = c->eps / (double)C;                                               \
-        SG_OMP_FOR_IF(N > 1 && N * C >= SG_PAR_MIN)                                                \
+        SG_PAR_FOR(N > 1 && N * C >= SG_PAR_MIN,                                                   \
         for (int64_t i = 0; i < N; i++) {                                                          \
             T *pq = q + i * C;                                                                     \
             const T *px = x + i * s0;                                                              \
@@ -158,7 +158,7 @@ static sg_tensor *ce_rows(const sg_tensor *t, int64_t *s0, int64_t *s1) {
                 double p = exp((double)px[j * s1] - c->m[i] - c->ls[i]);                           \
                 pq[j] = (T)(sc * (p - (j == c->tgt[i] ? 1.0 - e : 0.0) - off));                    \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static int ce_bw(sg_node *n, const sg_tensor *gout) {
@@ -268,17 +268,17 @@ static inline double sigmoid_d(double x) {
 #define BCE_FWD_LOOP(T)                                                                            \
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(xc), *t = (const T *)sg__ptr(tc);                          \
-        SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
-        for (int64_t i = 0; i < m; i++) l[i] = bce_val((double)x[i], (double)t[i]);                \
+        SG_PAR_FOR(m >= SG_PAR_MIN,                                                                \
+        for (int64_t i = 0; i < m; i++) l[i] = bce_val((double)x[i], (double)t[i]);)               \
     } while (0)
 
 #define BCE_BW_LOOP(T)                                                                             \
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(xc), *t = (const T *)sg__ptr(tc);                          \
         T *q = (T *)sg__ptr(g);                                                                    \
-        SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(m >= SG_PAR_MIN,                                                                \
         for (int64_t i = 0; i < m; i++)                                                            \
-            q[i] = (T)(loss_scale(gout, red, m, i) * (sigmoid_d((double)x[i]) - (double)t[i]));    \
+            q[i] = (T)(loss_scale(gout, red, m, i) * (sigmoid_d((double)x[i]) - (double)t[i]));)   \
     } while (0)
 
 static int bce_bw(sg_node *n, const sg_tensor *gout) {
@@ -331,23 +331,23 @@ sg_tensor *sg_bce_with_logits(sg_tensor *logits, sg_tensor *targets, sg_reductio
 #define MSE_FWD_LOOP(T)                                                                            \
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(ac), *y = (const T *)sg__ptr(bc);                          \
-        SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(m >= SG_PAR_MIN,                                                                \
         for (int64_t i = 0; i < m; i++) {                                                          \
             double d = (double)x[i] - (double)y[i];                                                \
             l[i] = d * d;                                                                          \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 #define MSE_BW_LOOP(T)                                                                             \
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(ac), *y = (const T *)sg__ptr(bc);                          \
         T *qa = ga ? (T *)sg__ptr(ga) : NULL, *qb = gb ? (T *)sg__ptr(gb) : NULL;                  \
-        SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(m >= SG_PAR_MIN,                                                                \
         for (int64_t i = 0; i < m; i++) {                                                          \
             double v = 2.0 * loss_scale(gout, red, m, i) * ((double)x[i] - (double)y[i]);          \
             if (qa) qa[i] = (T)v;                                                                  \
             if (qb) qb[i] = (T)-v;                                                                 \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static int mse_bw(sg_node *n, const sg_tensor *gout) {

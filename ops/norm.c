@@ -69,8 +69,8 @@ LN_ROWS(double, f64)
         const T *wb = wc ? (const T *)sg__ptr(wc) : NULL, *bb = bc ? (const T *)sg__ptr(bc) : NULL; \
         T *yb = (T *)sg__ptr(out);                                                                 \
         SG_ISA_FN(ln_fwd_##T) *row = SG_ISA_PICK(ln_fwd_##T);                                      \
-        SG_OMP_FOR_IF(R > 1 && R * D >= SG_PAR_MIN)                                                \
-        for (int64_t i = 0; i < R; i++) row(xb + i * D, wb, bb, yb + i * D, D, eps, &c->mean[i], &c->rstd[i]); \
+        SG_PAR_FOR(R > 1 && R * D >= SG_PAR_MIN,                                                   \
+        for (int64_t i = 0; i < R; i++) row(xb + i * D, wb, bb, yb + i * D, D, eps, &c->mean[i], &c->rstd[i]);) \
     } while (0)
 
 /* Backward: dx row by row (rows in parallel), then dweight / dbias by the column pass of
@@ -82,8 +82,8 @@ LN_ROWS(double, f64)
         if (gx) {                                                                                  \
             T *dxb = (T *)sg__ptr(gx);                                                             \
             SG_ISA_FN(ln_bw_##T) *row = SG_ISA_PICK(ln_bw_##T);                                    \
-            SG_OMP_FOR_IF(R > 1 && R * D >= SG_PAR_MIN)                                            \
-            for (int64_t i = 0; i < R; i++) row(xb + i * D, gb + i * D, wb, c->mean[i], c->rstd[i], D, dxb + i * D); \
+            SG_PAR_FOR(R > 1 && R * D >= SG_PAR_MIN,                                               \
+            for (int64_t i = 0; i < R; i++) row(xb + i * D, gb + i * D, wb, c->mean[i], c->rstd[i], D, dxb + i * D);) \
         }                                                                                          \
         if (gw || gbias)                                                                           \
             ln_param_grads_##S(R, D, xb, D, c->mean, c->rstd, gb, D, gw ? (T *)sg__ptr(gw) : NULL, \

@@ -116,12 +116,12 @@ SG_LN_ROW_HELPERS(double, f64)
                                    const double *rstd, const T *g, int64_t gs, T *dw, T *db) {     \
         int64_t nchunk = (D + SG_LN_COL_CHUNK - 1) / SG_LN_COL_CHUNK;                              \
         SG_ISA_FN(ln_cols_kernel_##S) *cols = SG_ISA_PICK(ln_cols_kernel_##S);                     \
-        SG_OMP_FOR_IF(nchunk > 1 && R * D >= SG_PAR_MIN)                                           \
+        SG_PAR_FOR(nchunk > 1 && R * D >= SG_PAR_MIN,                                              \
         for (int64_t k = 0; k < nchunk; k++) {                                                     \
             int64_t j0 = k * SG_LN_COL_CHUNK;                                                      \
             int64_t n = D - j0 < SG_LN_COL_CHUNK ? D - j0 : SG_LN_COL_CHUNK;                       \
             cols(R, n, x + j0, xs, mean, rstd, g + j0, gs, dw ? dw + j0 : NULL, db ? db + j0 : NULL); \
-        }                                                                                          \
+        })                                                                                         \
     }
 
 #endif

@@ -134,7 +134,7 @@ sg_tensor *sg_topk(sg_tensor *a, int64_t k, int dim, bool largest, int64_t *indi
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(src);                                                      \
         T *y = (T *)sg__ptr(dst);                                                                  \
-        SG_OMP_FOR_IF(O * I > 1 && O * S * I >= SG_PAR_MIN)                                        \
+        SG_PAR_FOR(O * I > 1 && O * S * I >= SG_PAR_MIN,                                           \
         for (int64_t l = 0; l < O * I; l++) {                                                      \
             int64_t o = l / I, i = l % I;                                                          \
             double acc = 0;                                                                        \
@@ -143,7 +143,7 @@ sg_tensor *sg_topk(sg_tensor *a, int64_t k, int dim, bool largest, int64_t *indi
                 acc += (double)x[q];                                                               \
                 y[q] = (T)acc;                                                                     \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static void cumsum_kernel(sg_tensor *dst, const sg_tensor *src, int64_t O, int64_t S, int64_t I, bool reverse) {

@@ -133,8 +133,8 @@ double sg__sum_blocks(const sg_tensor *t) {
         for (int64_t b = 0; b < nb; b++) s += block_sum(t, &p, contig, b, n);
         return s;
     }
-    SG_OMP_FOR_IF(n >= SG_PAR_MIN)
-    for (int64_t b = 0; b < nb; b++) part[b] = block_sum(t, &p, contig, b, n);
+    SG_PAR_FOR(n >= SG_PAR_MIN,
+    for (int64_t b = 0; b < nb; b++) part[b] = block_sum(t, &p, contig, b, n);)
     for (int64_t b = 0; b < nb; b++) s += part[b];
     free(part);
     return s;
@@ -155,8 +155,8 @@ double sg__sum_blocks_f64(const double *x, int64_t n) {
         for (int64_t b = 0; b < nb; b++) s += block_sum_f64(x, b, n);
         return s;
     }
-    SG_OMP_FOR_IF(n >= SG_PAR_MIN)
-    for (int64_t b = 0; b < nb; b++) part[b] = block_sum_f64(x, b, n);
+    SG_PAR_FOR(n >= SG_PAR_MIN,
+    for (int64_t b = 0; b < nb; b++) part[b] = block_sum_f64(x, b, n);)
     for (int64_t b = 0; b < nb; b++) s += part[b];
     free(part);
     return s;
@@ -214,7 +214,7 @@ static unsigned red_mask(const bool *red, int ndim) {
         T *y = (T *)sg__ptr(out);                                                                  \
         int64_t inner = p.rshape[p.nr - 1], is = p.rstride[p.nr - 1];                              \
         int64_t rows = p.nred ? p.nred / inner : 0;                                                \
-        SG_OMP_FOR_IF(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN)                                 \
+        SG_PAR_FOR(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN,                                    \
         for (int64_t o = 0; o < p.nout; o++) {                                                     \
             walk w = {{0}, 0, 0};                                                                  \
             plan_kept(&p, o, &w.off, &w.flat);                                                     \
@@ -228,14 +228,14 @@ static unsigned red_mask(const bool *red, int ndim) {
                 walk_step(&p, &w, p.nr - 1);                                                       \
             }                                                                                      \
             y[o] = (T)(mean ? (p.nred ? acc / (double)p.nred : NAN) : acc);                        \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 #define DIV_LOOP(T)                                                                                \
     do {                                                                                           \
         T *q = (T *)sg__ptr(g);                                                                    \
-        SG_OMP_FOR_IF(m >= SG_PAR_MIN)                                                             \
-        for (int64_t i = 0; i < m; i++) q[i] = (T)((double)q[i] / (double)nred);                   \
+        SG_PAR_FOR(m >= SG_PAR_MIN,                                                                \
+        for (int64_t i = 0; i < m; i++) q[i] = (T)((double)q[i] / (double)nred);)                  \
     } while (0)
 
 /* d(sum)/da: gout broadcast back over the reduced dims (divided by their count for mean). */
@@ -319,7 +319,7 @@ sg_tensor *sg_mean_all(sg_tensor *a) { return sum_common("sg_mean_all", a, 0, NU
         T *y = (T *)sg__ptr(out);                                                                  \
         int64_t inner = p.rshape[p.nr - 1], is = p.rstride[p.nr - 1], ics = p.rcstride[p.nr - 1]; \
         int64_t rows = p.nred / inner;                                                             \
-        SG_OMP_FOR_IF(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN)                                 \
+        SG_PAR_FOR(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN,                                    \
         for (int64_t o = 0; o < p.nout; o++) {                                                     \
             walk w = {{0}, 0, 0};                                                                  \
             plan_kept(&p, o, &w.off, &w.flat);                                                     \
@@ -338,7 +338,7 @@ sg_tensor *sg_mean_all(sg_tensor *a) { return sum_common("sg_mean_all", a, 0, NU
             }                                                                                      \
             y[o] = best;                                                                           \
             if (arg) arg[o] = bi;                                                                  \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 /* The same over dim 0 alone of a contiguous a (max over time of (T, B, H)): row by row, in blocks
@@ -350,7 +350,7 @@ enum { MAX_DIM0_BLOCK = 1024 };
         const T *x = (const T *)sg__ptr(a);                                                        \
         T *y = (T *)sg__ptr(out);                                                                  \
         int64_t R = a->shape[0], M = p.nout, nblk = (M + MAX_DIM0_BLOCK - 1) / MAX_DIM0_BLOCK;     \
-        SG_OMP_FOR_IF(nblk > 1 && M * R >= SG_PAR_MIN)                                             \
+        SG_PAR_FOR(nblk > 1 && M * R >= SG_PAR_MIN,                                                \
         for (int64_t k = 0; k < nblk; k++) {                                                       \
             int64_t o0 = k * MAX_DIM0_BLOCK, o1 = o0 + MAX_DIM0_BLOCK < M ? o0 + MAX_DIM0_BLOCK : M; \
             for (int64_t o = o0; o < o1; o++) {                                                    \
@@ -367,15 +367,15 @@ enum { MAX_DIM0_BLOCK = 1024 };
                     }                                                                              \
                 }                                                                                  \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 #define MAX_BW_LOOP(T)                                                                             \
     do {                                                                                           \
         T *q = (T *)sg__ptr(g);                                                                    \
         const T *go = (const T *)sg__ptr(gout);                                                    \
-        SG_OMP_FOR_IF(nout >= SG_PAR_MIN)                                                          \
-        for (int64_t o = 0; o < nout; o++) q[arg[o]] += go[o];                                     \
+        SG_PAR_FOR(nout >= SG_PAR_MIN,                                                             \
+        for (int64_t o = 0; o < nout; o++) q[arg[o]] += go[o];)                                    \
     } while (0)
 
 /* ctx: the flat input index of each output's extreme element (distinct per output). */
@@ -530,7 +530,7 @@ typedef struct {
     do {                                                                                           \
         const T *x = (const T *)sg__ptr(a);                                                        \
         T *y = (T *)sg__ptr(out);                                                                  \
-        SG_OMP_FOR_IF(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN)                                 \
+        SG_PAR_FOR(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN,                                    \
         for (int64_t o = 0; o < p.nout; o++) {                                                     \
             double s = 0, q = 0;                                                                   \
             VAR_WALK(T, s += xv);                                                                  \
@@ -538,7 +538,7 @@ typedef struct {
             VAR_WALK(T, q += (xv - m) * (xv - m));                                                 \
             c->mean[o] = m;                                                                        \
             y[o] = (T)(sd ? sqrt(q * c->scale) : q * c->scale);                                    \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 #define VAR_BW_LOOP(T)                                                                             \
@@ -546,13 +546,13 @@ typedef struct {
         const T *x = (const T *)sg__ptr(a), *y = (const T *)sg__ptr(n->out);                       \
         const T *go = (const T *)sg__ptr(gout);                                                    \
         T *q = (T *)sg__ptr(g);                                                                    \
-        SG_OMP_FOR_IF(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN)                                 \
+        SG_PAR_FOR(p.nout > 1 && p.nout * p.nred >= SG_PAR_MIN,                                    \
         for (int64_t o = 0; o < p.nout; o++) {                                                     \
             double k = sd ? (y[o] == 0 ? 0 : (double)go[o] * c->scale / (double)y[o])              \
                           : 2 * (double)go[o] * c->scale;                                          \
             double m = c->mean[o];                                                                 \
             VAR_WALK(T, q[w.flat] = (T)(k * (xv - m)));                                            \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static int var_bw(sg_node *n, const sg_tensor *gout) {
@@ -623,7 +623,7 @@ sg_tensor *sg_std(sg_tensor *a, int n, const int *dims, bool unbiased, bool keep
         const T *x = (const T *)sg__ptr(a);                                                        \
         T *y = (T *)sg__ptr(out);                                                                  \
         int64_t D = p.rshape[0], xs = p.rstride[0], ys = p.rcstride[0];                            \
-        SG_OMP_FOR_IF(p.nout > 1 && p.nout * D >= SG_PAR_MIN)                                      \
+        SG_PAR_FOR(p.nout > 1 && p.nout * D >= SG_PAR_MIN,                                         \
         for (int64_t o = 0; o < p.nout; o++) {                                                     \
             int64_t xo, yo;                                                                        \
             plan_kept(&p, o, &xo, &yo);                                                            \
@@ -639,7 +639,7 @@ sg_tensor *sg_std(sg_tensor *a, int n, const int *dims, bool unbiased, bool keep
             } else {                                                                               \
                 for (int64_t j = 0; j < D; j++) py[j * ys] = (T)(exp((double)px[j * xs] - m) / s); \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 /* softmax: dx = y * (g - sum(g*y)); log_softmax: dx = g - exp(y) * sum(g). y = n->out. */
@@ -648,7 +648,7 @@ sg_tensor *sg_std(sg_tensor *a, int n, const int *dims, bool unbiased, bool keep
         const T *y = (const T *)sg__ptr(n->out), *go = (const T *)sg__ptr(gout);                   \
         T *q = (T *)sg__ptr(g);                                                                    \
         int64_t D = p.rshape[0], s = p.rcstride[0];                                                \
-        SG_OMP_FOR_IF(p.nout > 1 && p.nout * D >= SG_PAR_MIN)                                      \
+        SG_PAR_FOR(p.nout > 1 && p.nout * D >= SG_PAR_MIN,                                         \
         for (int64_t o = 0; o < p.nout; o++) {                                                     \
             int64_t xo, f;                                                                         \
             plan_kept(&p, o, &xo, &f);                                                             \
@@ -662,7 +662,7 @@ sg_tensor *sg_std(sg_tensor *a, int n, const int *dims, bool unbiased, bool keep
                 for (int64_t j = 0; j < D; j++)                                                    \
                     q[f + j * s] = (T)((double)y[f + j * s] * ((double)go[f + j * s] - acc));      \
             }                                                                                      \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static int softmax_bw(sg_node *n, const sg_tensor *gout) {

@@ -83,9 +83,9 @@ LSTM_ROWS(double, 1)
         const T *X = sg__ptr(xc), *G = ADDG ? sg__ptr(hc) : X, *C = sg__ptr(st);                  \
         T *Y = sg__ptr(out);                                                                       \
         SG_ISA_FN(lstm_fwd_##T##_##ADDG) *row = SG_ISA_PICK(lstm_fwd_##T##_##ADDG);                \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        SG_PAR_FOR(B * H * PW_COST >= SG_PAR_MIN,                                                  \
         for (int64_t b = 0; b < B; b++)                                                            \
-            row(X + b * 4 * H, G + b * 4 * H, C + b * H, Y + b * H, Y + B * H + b * H, H);         \
+            row(X + b * 4 * H, G + b * 4 * H, C + b * H, Y + b * H, Y + B * H + b * H, H);)        \
     } while (0)
 
 #define LSTM_BWD(T, ADDG)                                                                          \
@@ -94,10 +94,10 @@ LSTM_ROWS(double, 1)
         const T *Y = sg__ptr(n->out), *DY = sg__ptr(gout);                                         \
         T *DG = sg__ptr(dg), *DC = sg__ptr(dc);                                                    \
         SG_ISA_FN(lstm_bwd_##T##_##ADDG) *row = SG_ISA_PICK(lstm_bwd_##T##_##ADDG);                \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        SG_PAR_FOR(B * H * PW_COST >= SG_PAR_MIN,                                                  \
         for (int64_t b = 0; b < B; b++)                                                            \
             row(X + b * 4 * H, G + b * 4 * H, C + b * H, Y + B * H + b * H, DY + b * H,            \
-                DY + B * H + b * H, DG + b * 4 * H, DC + b * H, H);                                \
+                DY + B * H + b * H, DG + b * 4 * H, DC + b * H, H);)                               \
     } while (0)
 
 /* KERNEL instantiated for the dtype and for one or two gate inputs (ADDG a literal, so the
@@ -190,8 +190,8 @@ GRU_ROWS(double)
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(st);                            \
         T *Y = sg__ptr(out);                                                                       \
         SG_ISA_FN(gru_fwd_##T) *row = SG_ISA_PICK(gru_fwd_##T);                                    \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
-        for (int64_t b = 0; b < B; b++) row(X + b * 3 * H, G + b * 3 * H, Hp + b * H, Y + b * H, H); \
+        SG_PAR_FOR(B * H * PW_COST >= SG_PAR_MIN,                                                  \
+        for (int64_t b = 0; b < B; b++) row(X + b * 3 * H, G + b * 3 * H, Hp + b * H, Y + b * H, H);) \
     } while (0)
 
 #define GRU_BWD(T)                                                                                 \
@@ -199,10 +199,10 @@ GRU_ROWS(double)
         const T *X = sg__ptr(xc), *G = sg__ptr(hc), *Hp = sg__ptr(n->saved[SAVED_STATE]), *DY = sg__ptr(gout); \
         T *DX = sg__ptr(dx), *DHG = sg__ptr(dhg), *DH = sg__ptr(dh);                               \
         SG_ISA_FN(gru_bwd_##T) *row = SG_ISA_PICK(gru_bwd_##T);                                    \
-        SG_OMP_FOR_IF(B * H * PW_COST >= SG_PAR_MIN)                                               \
+        SG_PAR_FOR(B * H * PW_COST >= SG_PAR_MIN,                                                  \
         for (int64_t b = 0; b < B; b++)                                                            \
             row(X + b * 3 * H, G + b * 3 * H, Hp + b * H, DY + b * H, DX + b * 3 * H, DHG + b * 3 * H, \
-                DH + b * H, H);                                                                    \
+                DH + b * H, H);)                                                                   \
     } while (0)
 
 static int gru_bw(sg_node *n, const sg_tensor *gout) {

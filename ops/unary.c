@@ -24,14 +24,14 @@ typedef enum {
  * p*x^(p-1), defined as exactly 0 when p == 0. abs and relu take gradient 0 at 0; clamp passes the
  * gradient where lo <= x <= hi (bounds included). NaN inputs give NaN outputs (relu and clamp too). */
 /*  code          public name      backward reads forward F(x)                       backward B(g, v)   */
-#define UNARY_OPS(X)                                                                                      \
-    X(U_NEG,        "sg_neg",        READS_NONE,   -x,                                -g)                  \
-    X(U_ADD_SCALAR, "sg_add_scalar", READS_NONE,   x + s0,                            g)                   \
-    X(U_MUL_SCALAR, "sg_mul_scalar", READS_NONE,   x * s0,                            g * s0)              \
+#define UNARY_OPS(X)                                                                               \
+    X(U_NEG,        "sg_neg",        READS_NONE,   -x,                                -g)          \
+    X(U_ADD_SCALAR, "sg_add_scalar", READS_NONE,   x + s0,                            g)           \
+    X(U_MUL_SCALAR, "sg_mul_scalar", READS_NONE,   x * s0,                            g * s0)      \
     X(U_POW_SCALAR, "sg_pow_scalar", READS_INPUT,  pow(x, s0),                        s0 == 0 ? 0 : g * s0 * pow(v, s0 - 1)) \
-    X(U_EXP,        "sg_exp",        READS_OUTPUT, exp(x),                            g * v)               \
-    X(U_LOG,        "sg_log",        READS_INPUT,  log(x),                            g / v)               \
-    X(U_SQRT,       "sg_sqrt",       READS_OUTPUT, sqrt(x),                           g / (2 * v))         \
+    X(U_EXP,        "sg_exp",        READS_OUTPUT, exp(x),                            g * v)       \
+    X(U_LOG,        "sg_log",        READS_INPUT,  log(x),                            g / v)       \
+    X(U_SQRT,       "sg_sqrt",       READS_OUTPUT, sqrt(x),                           g / (2 * v)) \
     X(U_ABS,        "sg_abs",        READS_INPUT,  fabs(x),                           v > 0 ? g : (v < 0 ? -g : 0)) \
     X(U_SIGMOID,    "sg_sigmoid",    READS_OUTPUT, SIGMOID(x),                        g * v * (1 - v))     \
     X(U_TANH,       "sg_tanh",       READS_OUTPUT, TANH(x),                           g * (1 - v * v))     \
@@ -150,19 +150,19 @@ enum { UNARY_CHUNK = 4096 };
         SG_ISA_FN(unary_row_##T) *row = SG_ISA_PICK(unary_row_##T);                                \
         if (contig) {                                                                              \
             int64_t nchunk = (n + UNARY_CHUNK - 1) / UNARY_CHUNK;                                  \
-            SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
+            SG_PAR_FOR(n >= SG_PAR_MIN,                                                            \
             for (int64_t c = 0; c < nchunk; c++) {                                                 \
                 int64_t j0 = c * UNARY_CHUNK, len = n - j0 < UNARY_CHUNK ? n - j0 : UNARY_CHUNK;   \
                 row(backward, code, ob + j0, pb + j0, qb + j0, len, 1, 1, 1, s0, s1);              \
-            }                                                                                      \
+            })                                                                                     \
         } else {                                                                                   \
-            SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                         \
+            SG_PAR_FOR(n >= SG_PAR_MIN,                                                            \
             for (int64_t r = 0; r < it.outer; r++) {                                               \
                 int64_t off[SG_ITER_MAXOPS];                                                       \
                 sg__iter_row(&it, r, off);                                                         \
                 row(backward, code, ob + off[0], pb + off[1], qb + off[2], it.inner,               \
                     it.inner_stride[0], it.inner_stride[1], it.inner_stride[2], s0, s1);           \
-            }                                                                                      \
+            })                                                                                     \
         }                                                                                          \
     } while (0)
 

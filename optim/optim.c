@@ -186,11 +186,11 @@ static inline int64_t block_len(int64_t b, int64_t blk, int64_t n) { return n - 
         T *p = P, *s0 = S0, *s1 = S1, *s2 = S2;                                                    \
         const T *g = G;                                                                            \
         int64_t nc = (n + OPT_CHUNK - 1) / OPT_CHUNK;                                              \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(n >= SG_PAR_MIN,                                                                \
         for (int64_t ch = 0; ch < nc; ch++) {                                                      \
             int64_t lo = ch * OPT_CHUNK;                                                           \
             f(p + lo, g + lo, AT(s0, lo), AT(s1, lo), AT(s2, lo), &k, block_len(ch, OPT_CHUNK, n)); \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 #define RUN_BY_DTYPE(K, S0, S1, S2)                                                                \
     do {                                                                                           \
@@ -277,17 +277,17 @@ NORM_KERNEL(double)
     do {                                                                                           \
         SG_ISA_FN(sumsq_##T) *f = SG_ISA_PICK(sumsq_##T);                                          \
         const T *g = sg__ptr(fg);                                                                  \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(n >= SG_PAR_MIN,                                                                \
         for (int64_t b = 0; b < nb; b++)                                                           \
-            f(g + b * NORM_BLOCK, block_len(b, NORM_BLOCK, n), &part[b]);                          \
+            f(g + b * NORM_BLOCK, block_len(b, NORM_BLOCK, n), &part[b]);)                         \
     } while (0)
 #define SCALE_LOOP(T)                                                                              \
     do {                                                                                           \
         SG_ISA_FN(scale_##T) *f = SG_ISA_PICK(scale_##T);                                          \
         T *g = sg__ptr(fg);                                                                        \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(n >= SG_PAR_MIN,                                                                \
         for (int64_t b = 0; b < nb; b++)                                                           \
-            f(g + b * NORM_BLOCK, (T)coef, block_len(b, NORM_BLOCK, n));                           \
+            f(g + b * NORM_BLOCK, (T)coef, block_len(b, NORM_BLOCK, n));)                          \
     } while (0)
 
 double sg_clip_grad_norm(sg_model *m, double max_norm) {

@@ -13,8 +13,8 @@
  *     }
  *     ...
  *     SG_ISA_FN(scale_row) *row = SG_ISA_PICK(scale_row);
- *     SG_OMP_FOR_IF(R * D >= SG_PAR_MIN)
- *     for (int64_t i = 0; i < R; i++) row(y + i * D, x + i * D, s, D);
+ *     SG_PAR_FOR(R * D >= SG_PAR_MIN,
+ *                for (int64_t i = 0; i < R; i++) row(y + i * D, x + i * D, s, D);)
  *
  * Rules: the kernel returns void (it writes through its pointer arguments); pick the copy OUTSIDE
  * any `omp parallel` region and call it inside (an OpenMP-outlined region body is a function of

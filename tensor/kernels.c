@@ -89,13 +89,13 @@ void sg__iter_init(sg_iter *it, int nops, const sg_tensor *const *ops, int ndim,
     do {                                                                                           \
         T *base = (T *)sg__ptr(t);                                                                 \
         T val = (T)v;                                                                              \
-        SG_OMP_FOR_IF(it.numel >= SG_PAR_MIN)                                                      \
+        SG_PAR_FOR(it.numel >= SG_PAR_MIN,                                                         \
         for (int64_t o = 0; o < it.outer; o++) {                                                   \
             int64_t off[1] = {0};                                                                        \
             sg__iter_row(&it, o, off);                                                             \
             T *p = base + off[0];                                                                  \
             for (int64_t j = 0; j < it.inner; j++) p[j * it.inner_stride[0]] = val;                \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 void sg__kfill(sg_tensor *t, double v) {
@@ -141,12 +141,12 @@ COPY_ROW(accum_f64, double, double, +=)
         TD *db = (TD *)sg__ptr(dst);                                                               \
         const TS *sb = (const TS *)sg__ptr(src);                                                   \
         SG_ISA_FN(ROW) *row = SG_ISA_PICK(ROW);                                                    \
-        SG_OMP_FOR_IF(it.numel >= SG_PAR_MIN)                                                      \
+        SG_PAR_FOR(it.numel >= SG_PAR_MIN,                                                         \
         for (int64_t o = 0; o < it.outer; o++) {                                                   \
             int64_t off[2] = {0, 0};                                                               \
             sg__iter_row(&it, o, off);                                                             \
             row(db + off[0], sb + off[1], it.inner, it.inner_stride[0], it.inner_stride[1]);       \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 void sg__kcopy(sg_tensor *dst, const sg_tensor *src) {
@@ -184,7 +184,7 @@ sg_tensor *sg__contig(const sg_tensor *src) {
     do {                                                                                           \
         const T *sb = (const T *)sg__ptr(src);                                                     \
         T *ob = (T *)sg__ptr(out);                                                                 \
-        SG_OMP_FOR_IF(total >= SG_PAR_MIN && nout > 1)                                             \
+        SG_PAR_FOR(total >= SG_PAR_MIN && nout > 1,                                                \
         for (int64_t o = 0; o < nout; o++) {                                                       \
             int64_t base = 0, rem = o;                                                             \
             for (int d = nk - 1; d >= 0; d--) {                                                    \
@@ -201,7 +201,7 @@ sg_tensor *sg__contig(const sg_tensor *src) {
                 acc += (double)sb[off];                                                            \
             }                                                                                      \
             ob[o] = (T)acc;                                                                        \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 /* Fast path: src contiguous and every reduced dim before every kept one (the bias-gradient case,
@@ -227,12 +227,12 @@ SUMROWS_BLOCK(double)
         T *ob = (T *)sg__ptr(out);                                                                 \
         int64_t nblk = (cols + SG_SUMROWS_BLOCK - 1) / SG_SUMROWS_BLOCK;                           \
         SG_ISA_FN(sumrows_##T) *blkfn = SG_ISA_PICK(sumrows_##T);                                  \
-        SG_OMP_FOR_IF(rows * cols >= SG_PAR_MIN && nblk > 1)                                       \
+        SG_PAR_FOR(rows * cols >= SG_PAR_MIN && nblk > 1,                                          \
         for (int64_t blk = 0; blk < nblk; blk++) {                                                 \
             int64_t j0 = blk * SG_SUMROWS_BLOCK;                                                   \
             int64_t nj = cols - j0 < SG_SUMROWS_BLOCK ? cols - j0 : SG_SUMROWS_BLOCK;              \
             blkfn(ob + j0, sb + j0, rows, cols, nj);                                               \
-        }                                                                                          \
+        })                                                                                         \
     } while (0)
 
 static bool sum_rows_shape(const sg_tensor *src, int ndim, const int64_t *shape, int64_t *rows, int64_t *cols) {

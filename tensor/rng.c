@@ -35,9 +35,9 @@ static double draw(uint64_t seed, uint64_t ctr, int normal, double a, double b) 
 #define RAND_LOOP(T)                                                                               \
     do {                                                                                           \
         T *p = (T *)sg__ptr(t);                                                                    \
-        SG_OMP_FOR_IF(n >= SG_PAR_MIN)                                                             \
+        SG_PAR_FOR(n >= SG_PAR_MIN,                                                                \
         for (int64_t i = 0; i < n; i++)                                                            \
-            p[contig ? i : sg__flat_to_offset(t, i)] = (T)draw(seed, base + (uint64_t)i, normal, a, b); \
+            p[contig ? i : sg__flat_to_offset(t, i)] = (T)draw(seed, base + (uint64_t)i, normal, a, b);) \
     } while (0)
 
 static int fill_random(sg_tensor *t, sg_rng *rng, int normal, double a, double b, const char *fn) {
